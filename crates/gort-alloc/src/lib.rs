@@ -1,0 +1,3 @@
+//! gort-alloc: (being written).
+
+mod sync;

@@ -1,0 +1,3 @@
+//! gort-heap: (being written).
+
+mod sync;

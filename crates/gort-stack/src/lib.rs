@@ -1,0 +1,3 @@
+//! gort-stack: (being written).
+
+mod sync;

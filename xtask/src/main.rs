@@ -1,0 +1,122 @@
+//! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does
+//! (matklad's cargo-xtask pattern, as rust-analyzer uses it).
+//!
+//! Commands:
+//! - `ci`: format check, clippy with warnings denied on every target, all tests (which
+//!   include the tidy test), docs with warnings denied, and the bounded loom models.
+//! - `test`: the workspace's tests (unit, integration, doc).
+//! - `loom [crate] [filter]`: the loom models of one crate, or of every crate that has any.
+//! - `tidy`: only the tidy checks.
+
+mod tidy;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("test") => test(&args[1..]),
+        Some("loom") => loom(args.get(1).map(String::as_str), args.get(2).map(String::as_str)),
+        Some("tidy") => tidy::check_all(&project_root()).map_err(|e| e.to_string()),
+        Some("bench") => bench(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("xtask: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | bench <area> [args]>";
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
+    eprintln!("\n==> {step}: {cmd:?}");
+    let started = std::time::Instant::now();
+    let status = cmd.status().map_err(|e| format!("{step}: cannot start: {e}"))?;
+    eprintln!("<== {step}: {status} in {:.1?}", started.elapsed());
+    if status.success() { Ok(()) } else { Err(format!("{step} failed ({status})")) }
+}
+
+fn ci() -> Result<(), String> {
+    run("fmt", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    test(&[])?;
+    run(
+        "doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    loom(None, None)
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    run("test", cargo().args(["test", "--workspace", "--locked"]).args(extra))
+}
+
+/// Crates under `crates/` whose sources hold loom models (`src/tests/loom_*.rs`).
+fn loom_crates() -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(project_root().join("crates")) else { return out };
+    for entry in entries.flatten() {
+        let tests = entry.path().join("src").join("tests");
+        let has_models = std::fs::read_dir(&tests).is_ok_and(|dir| {
+            dir.flatten().any(|f| f.file_name().to_string_lossy().starts_with("loom_"))
+        });
+        if has_models {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn loom(krate: Option<&str>, filter: Option<&str>) -> Result<(), String> {
+    let crates = match krate {
+        Some(k) => vec![k.to_string()],
+        None => loom_crates(),
+    };
+    for k in crates {
+        let mut cmd = cargo();
+        cmd.args(["test", "--release", "--locked", "--lib", "-p", &k])
+            .arg(filter.unwrap_or("loom_"))
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("LOOM_MAX_PREEMPTIONS", env::var("LOOM_MAX_PREEMPTIONS").unwrap_or("2".into()))
+            // A separate target directory: `--cfg loom` rebuilds every crate, and sharing
+            // the normal one would throw that cache away on every switch.
+            .env("CARGO_TARGET_DIR", project_root().join("target").join("loom"));
+        run(&format!("loom {k}"), &mut cmd)?;
+    }
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let script = project_root().join("benches").join("run.sh");
+    if !script.exists() {
+        return Err("no benchmark driver yet (benches/run.sh)".into());
+    }
+    run("bench", Command::new("bash").arg(script).args(args))
+}
