@@ -7,6 +7,8 @@
 //! - `test`: the workspace's tests (unit, integration, doc).
 //! - `loom [crate] [filter]`: the loom models of one crate, or of every crate that has any.
 //! - `tidy`: only the tidy checks.
+//! - `bench <area> [args]`: side-by-side benchmarks against Go and Rust peers (ratios).
+//! - `demo [args]`: the demo goroutine program.
 
 mod tidy;
 
@@ -19,9 +21,27 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("test") => test(&args[1..]),
-        Some("loom") => loom(args.get(1).map(String::as_str), args.get(2).map(String::as_str)),
+        Some("loom") => loom(
+            args.get(1).map(String::as_str),
+            args.get(2).map(String::as_str),
+        ),
         Some("tidy") => tidy::check_all(&project_root()).map_err(|e| e.to_string()),
         Some("bench") => bench(&args[1..]),
+        Some("demo") => run(
+            "demo",
+            cargo()
+                .args([
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "gort",
+                    "--example",
+                    "demo",
+                    "--",
+                ])
+                .args(&args[1..]),
+        ),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -33,7 +53,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | bench <area> [args]>";
+const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | bench <area> [args] | demo [args]>";
 
 /// The workspace root: the parent of this crate's manifest directory.
 pub(crate) fn project_root() -> PathBuf {
@@ -52,16 +72,30 @@ fn cargo() -> Command {
 fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
     eprintln!("\n==> {step}: {cmd:?}");
     let started = std::time::Instant::now();
-    let status = cmd.status().map_err(|e| format!("{step}: cannot start: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
     eprintln!("<== {step}: {status} in {:.1?}", started.elapsed());
-    if status.success() { Ok(()) } else { Err(format!("{step} failed ({status})")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
 }
 
 fn ci() -> Result<(), String> {
     run("fmt", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     test(&[])?;
     run(
@@ -74,17 +108,25 @@ fn ci() -> Result<(), String> {
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
-    run("test", cargo().args(["test", "--workspace", "--locked"]).args(extra))
+    run(
+        "test",
+        cargo()
+            .args(["test", "--workspace", "--locked"])
+            .args(extra),
+    )
 }
 
 /// Crates under `crates/` whose sources hold loom models (`src/tests/loom_*.rs`).
 fn loom_crates() -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(project_root().join("crates")) else { return out };
+    let Ok(entries) = std::fs::read_dir(project_root().join("crates")) else {
+        return out;
+    };
     for entry in entries.flatten() {
         let tests = entry.path().join("src").join("tests");
         let has_models = std::fs::read_dir(&tests).is_ok_and(|dir| {
-            dir.flatten().any(|f| f.file_name().to_string_lossy().starts_with("loom_"))
+            dir.flatten()
+                .any(|f| f.file_name().to_string_lossy().starts_with("loom_"))
         });
         if has_models {
             out.push(entry.file_name().to_string_lossy().into_owned());
@@ -104,19 +146,30 @@ fn loom(krate: Option<&str>, filter: Option<&str>) -> Result<(), String> {
         cmd.args(["test", "--release", "--locked", "--lib", "-p", &k])
             .arg(filter.unwrap_or("loom_"))
             .env("RUSTFLAGS", "--cfg loom")
-            .env("LOOM_MAX_PREEMPTIONS", env::var("LOOM_MAX_PREEMPTIONS").unwrap_or("2".into()))
+            .env(
+                "LOOM_MAX_PREEMPTIONS",
+                env::var("LOOM_MAX_PREEMPTIONS").unwrap_or("2".into()),
+            )
             // A separate target directory: `--cfg loom` rebuilds every crate, and sharing
             // the normal one would throw that cache away on every switch.
-            .env("CARGO_TARGET_DIR", project_root().join("target").join("loom"));
+            .env(
+                "CARGO_TARGET_DIR",
+                project_root().join("target").join("loom"),
+            );
         run(&format!("loom {k}"), &mut cmd)?;
     }
     Ok(())
 }
 
+/// `cargo xtask bench <area> [args]`: the side-by-side driver (benches/compare.py), which
+/// runs gort and its peers alternately and prints ratios.
 fn bench(args: &[String]) -> Result<(), String> {
-    let script = project_root().join("benches").join("run.sh");
-    if !script.exists() {
-        return Err("no benchmark driver yet (benches/run.sh)".into());
-    }
-    run("bench", Command::new("bash").arg(script).args(args))
+    let script = project_root().join("benches").join("compare.py");
+    run(
+        "bench",
+        Command::new("python3")
+            .arg(script)
+            .args(args)
+            .current_dir(project_root()),
+    )
 }

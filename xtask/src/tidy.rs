@@ -39,8 +39,14 @@ pub(crate) fn check_all(root: &Path) -> Result<(), Violations> {
         collect_rs(&root.join(dir), &mut files);
     }
     for file in &files {
-        let Ok(text) = fs::read_to_string(file) else { continue };
-        let rel = file.strip_prefix(root).unwrap_or(file).to_string_lossy().replace('\\', "/");
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        let rel = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .replace('\\', "/");
         check_file(&rel, &text, &mut v);
     }
     check_crate_docs(root, &mut v);
@@ -48,7 +54,9 @@ pub(crate) fn check_all(root: &Path) -> Result<(), Violations> {
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -65,7 +73,11 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn check_file(rel: &str, text: &str, v: &mut Violations) {
     let lines: Vec<&str> = text.lines().collect();
-    let first = lines.iter().find(|l| !l.trim().is_empty()).copied().unwrap_or("");
+    let first = lines
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .copied()
+        .unwrap_or("");
     if !first.starts_with("//!") {
         v.0.push(format!("{rel}: must open with a `//!` module doc"));
     }
@@ -81,11 +93,15 @@ fn check_file(rel: &str, text: &str, v: &mut Violations) {
         }
         let code = strip_line_comment(line);
         if needs_safety(code) && !has_safety_above(&lines, i) {
-            v.0.push(format!("{rel}:{n}: `unsafe` without a `// SAFETY:` comment"));
+            v.0.push(format!(
+                "{rel}:{n}: `unsafe` without a `// SAFETY:` comment"
+            ));
         }
         if in_crate_src && !in_sync && !line.contains("tidy: allow(std-sync)") {
             let t = code.trim_start();
-            if (t.starts_with("use ") || t.starts_with("pub use ") || t.starts_with("pub(crate) use "))
+            if (t.starts_with("use ")
+                || t.starts_with("pub use ")
+                || t.starts_with("pub(crate) use "))
                 && (code.contains("std::sync") || code.contains("core::sync"))
             {
                 v.0.push(format!(
@@ -163,7 +179,9 @@ fn has_safety_above(lines: &[&str], i: usize) -> bool {
 
 fn check_crate_docs(root: &Path, v: &mut Violations) {
     let glossary = fs::read_to_string(root.join("docs/glossary.md")).unwrap_or_default();
-    let Ok(entries) = fs::read_dir(root.join("crates")) else { return };
+    let Ok(entries) = fs::read_dir(root.join("crates")) else {
+        return;
+    };
     for entry in entries.flatten() {
         if !entry.path().join("Cargo.toml").exists() {
             continue;
@@ -176,7 +194,9 @@ fn check_crate_docs(root: &Path, v: &mut Violations) {
             v.0.push(format!("crates/{name}: missing docs/design/{name}.md"));
         }
         if !glossary.contains(&format!("## {name}")) {
-            v.0.push(format!("crates/{name}: missing a `## {name}` section in docs/glossary.md"));
+            v.0.push(format!(
+                "crates/{name}: missing a `## {name}` section in docs/glossary.md"
+            ));
         }
     }
 }
