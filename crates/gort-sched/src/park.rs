@@ -1,0 +1,219 @@
+//! Parking and readying: Go's `gopark`/`goready` for goroutines and plain OS threads.
+//!
+//! See the crate docs for the overview. The contract channels and sync build on:
+//!
+//! 1. The blocking party takes [`Parker::current`], records it in a wait queue under the
+//!    queue's lock, then calls [`park`] with a closure that releases that lock.
+//! 2. `park` runs the closure only once the party can no longer miss an
+//!    [`Parker::unpark`]: after that, an `unpark` from any thread (even one that races
+//!    ahead of the party actually going to sleep) makes `park` return.
+//! 3. `park` returns only after an `unpark` for this park (no spurious wakeups), and each
+//!    park is ended by at most one `unpark`.
+//!
+//! On a plain OS thread (including threads under loom) the party is a
+//! [`ThreadParker`]: an atomic "notified" flag and the thread's own park token; the flag
+//! is the truth and the token only a hint, so other users of `std::thread::park` on the
+//! same thread can neither lose nor fake a wakeup.
+
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, thread, thread_local};
+
+/// Why a goroutine (or thread) is blocked, with Go's wording (Go: runtime2.go,
+/// `waitReason` and `waitReasonStrings`), used in goroutine dumps and traces.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitReason {
+    /// Receiving from a channel: "chan receive".
+    ChanReceive,
+    /// Sending on a channel: "chan send".
+    ChanSend,
+    /// Blocked in a `select` with cases: "select".
+    Select,
+    /// Blocked in a `select` with no cases (forever): "select (no cases)".
+    SelectNoCases,
+    /// Receiving from a nil channel (forever): "chan receive (nil chan)".
+    ChanReceiveNil,
+    /// Sending on a nil channel (forever): "chan send (nil chan)".
+    ChanSendNil,
+    /// Waiting in `Mutex::lock`: "sync.Mutex.Lock".
+    SyncMutexLock,
+    /// Waiting in `RwLock::read`: "sync.RWMutex.RLock".
+    SyncRWMutexRLock,
+    /// Waiting in `RwLock::write`: "sync.RWMutex.Lock".
+    SyncRWMutexLock,
+    /// Waiting in `Cond::wait`: "sync.Cond.Wait".
+    SyncCondWait,
+    /// Waiting in `WaitGroup::wait`: "sync.WaitGroup.Wait" (Go 1.25; older Go says
+    /// "semacquire").
+    SyncWaitGroupWait,
+    /// Waiting on a runtime semaphore: "semacquire".
+    Semacquire,
+    /// Sleeping: "sleep".
+    Sleep,
+    /// Waiting for a file descriptor to become ready: "IO wait".
+    IoWait,
+    /// Stopped at a preemption point: "preempted".
+    Preempted,
+    /// Waiting for finalizers to run: "finalizer wait".
+    FinalizerWait,
+}
+
+impl WaitReason {
+    /// Go's text for this reason, as printed in `goroutine N [chan receive]:`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::ChanReceive => "chan receive",
+            Self::ChanSend => "chan send",
+            Self::Select => "select",
+            Self::SelectNoCases => "select (no cases)",
+            Self::ChanReceiveNil => "chan receive (nil chan)",
+            Self::ChanSendNil => "chan send (nil chan)",
+            Self::SyncMutexLock => "sync.Mutex.Lock",
+            Self::SyncRWMutexRLock => "sync.RWMutex.RLock",
+            Self::SyncRWMutexLock => "sync.RWMutex.Lock",
+            Self::SyncCondWait => "sync.Cond.Wait",
+            Self::SyncWaitGroupWait => "sync.WaitGroup.Wait",
+            Self::Semacquire => "semacquire",
+            Self::Sleep => "sleep",
+            Self::IoWait => "IO wait",
+            Self::Preempted => "preempted",
+            Self::FinalizerWait => "finalizer wait",
+        }
+    }
+}
+
+impl core::fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parking state of one OS thread (Go's `note` on an M, for threads that are not
+/// running goroutines).
+#[derive(Debug)]
+pub(crate) struct ThreadParker {
+    /// Set by `unpark`, consumed by `park`. Atomic; `unpark` stores `true` with Release,
+    /// the owning thread swaps it back with Acquire.
+    notified: AtomicBool,
+    /// The thread to wake. Immutable after construction.
+    thread: thread::Thread,
+}
+
+impl ThreadParker {
+    fn new() -> Self {
+        Self {
+            notified: AtomicBool::new(false),
+            thread: thread::current(),
+        }
+    }
+
+    /// Blocks the owning thread until `notify` has been called (once) since the last
+    /// return. Must be called only by the owning thread.
+    fn wait(&self) {
+        // The flag is the truth: a token left by someone else's `Thread::unpark`
+        // only makes us re-check it, and a token we leave for someone else only makes
+        // their loop re-check theirs.
+        while !self.notified.load(Ordering::Acquire) {
+            thread::park();
+        }
+        // Only this thread clears the flag, and the next `notify` belongs to the next
+        // park (one unpark per park), so a plain store cannot erase a wakeup.
+        self.notified.store(false, Ordering::Relaxed);
+    }
+
+    fn notify(&self) {
+        self.notified.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+thread_local! {
+    /// This thread's parker, created on first use.
+    static THREAD_PARKER: Arc<ThreadParker> = Arc::new(ThreadParker::new());
+}
+
+/// Who a [`Parker`] wakes.
+#[derive(Clone, Debug)]
+enum Party {
+    /// A plain OS thread (not running a goroutine).
+    Thread(Arc<ThreadParker>),
+}
+
+/// A handle to a party (goroutine or OS thread) that can be made runnable again.
+/// Cheap to clone; `Send + Sync`.
+#[derive(Clone, Debug)]
+pub(crate) struct Parker {
+    party: Party,
+}
+
+impl Parker {
+    /// The parker for whoever is running now (the current goroutine, else this thread).
+    pub(crate) fn current() -> Parker {
+        Parker {
+            party: Party::Thread(THREAD_PARKER.with(Arc::clone)),
+        }
+    }
+
+    /// Makes the party runnable again (Go's `goready`). Must be called at most once per
+    /// park; calling it before the party has finished parking is fine (no lost wakeup).
+    pub(crate) fn unpark(&self) {
+        match &self.party {
+            Party::Thread(t) => t.notify(),
+        }
+    }
+}
+
+/// Blocks the current party until someone calls [`Parker::unpark`] on its parker (Go's
+/// `gopark`). `unlock` runs once the party can no longer miss an unpark; use it to
+/// release the lock protecting the wait queue the party was put on. Spurious wakeups
+/// never happen.
+pub(crate) fn park(reason: WaitReason, unlock: impl FnOnce()) {
+    // A plain thread appears in no goroutine dump, so its reason is not recorded.
+    let _ = reason;
+    THREAD_PARKER.with(|me| {
+        // A thread cannot miss a notify once it holds its parker: the flag is sticky.
+        unlock();
+        me.wait();
+    });
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::Mutex;
+
+    #[test]
+    fn unpark_before_park_is_not_lost() {
+        let me = Parker::current();
+        me.unpark();
+        park(WaitReason::Sleep, || {});
+    }
+
+    #[test]
+    fn cross_thread_wakeup_after_unlock() {
+        let slot: Arc<Mutex<Option<Parker>>> = Arc::default();
+        for _ in 0..1000 {
+            let mut g = slot.lock().unwrap();
+            *g = Some(Parker::current());
+            let s2 = slot.clone();
+            let t = std::thread::spawn(move || {
+                let p = loop {
+                    if let Some(p) = s2.lock().unwrap().take() {
+                        break p;
+                    }
+                    std::thread::yield_now();
+                };
+                p.unpark();
+            });
+            park(WaitReason::ChanSend, move || drop(g));
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn wait_reason_strings_match_go() {
+        assert_eq!(WaitReason::ChanReceive.as_str(), "chan receive");
+        assert_eq!(WaitReason::SelectNoCases.to_string(), "select (no cases)");
+        assert_eq!(WaitReason::SyncMutexLock.as_str(), "sync.Mutex.Lock");
+    }
+}

@@ -1,0 +1,3 @@
+//! Loom models of the scheduler's concurrency protocols (run with `cargo xtask loom gort-sched`).
+
+mod loom_park;
