@@ -32,5 +32,8 @@ mod sync;
 mod park;
 pub use park::WaitReason;
 
+#[allow(dead_code, reason = "the scheduler core using it lands next")]
+mod run_queue;
+
 #[cfg(all(test, loom))]
 mod tests;

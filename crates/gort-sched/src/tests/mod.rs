@@ -1,3 +1,4 @@
 //! Loom models of the scheduler's concurrency protocols (run with `cargo xtask loom gort-sched`).
 
 mod loom_park;
+mod loom_run_queue;
