@@ -1,0 +1,432 @@
+//! `Coroutine` and `Yielder`: a safe stackful coroutine on a pooled, guarded stack.
+//! See the crate docs for the overview.
+
+use core::cell::{Cell, UnsafeCell};
+use core::marker::PhantomData;
+use core::mem::{align_of, size_of};
+use core::ops::Range;
+use core::ptr;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::context::{Context, switch};
+use crate::current::{self, StackInfo};
+use crate::error::Error;
+use crate::fatal::{fatal, fatal_error};
+use crate::grow::StackChain;
+use crate::guard::GuardKind;
+use crate::stack::{Stack, StackUsage};
+use crate::sync::static_atomic::{AtomicU64, Ordering};
+
+/// Usable stack size of [`Coroutine::new`]: 64 KiB (twice may's default), committed by
+/// touch, so a coroutine that uses 3 KiB costs one page of memory.
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+
+/// What [`Coroutine::resume`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoroutineResult<Y, R> {
+    /// The coroutine suspended with this value.
+    Yield(Y),
+    /// The coroutine finished and returned this value.
+    Return(R),
+}
+
+impl<Y, R> CoroutineResult<Y, R> {
+    /// The yielded value, if any.
+    pub fn into_yield(self) -> Option<Y> {
+        match self {
+            CoroutineResult::Yield(y) => Some(y),
+            CoroutineResult::Return(_) => None,
+        }
+    }
+
+    /// The returned value, if any.
+    pub fn into_return(self) -> Option<R> {
+        match self {
+            CoroutineResult::Yield(_) => None,
+            CoroutineResult::Return(r) => Some(r),
+        }
+    }
+}
+
+/// The payload a suspended coroutine unwinds with when it is dropped.
+struct ForcedUnwind;
+
+/// The coroutine's handle on its resumer, passed to its closure: [`Yielder::suspend`]
+/// switches back to whoever called [`Coroutine::resume`].
+///
+/// Lives at the top of the coroutine's own stack. Every field is touched by one side at a
+/// time: the resumer while the coroutine is suspended, the coroutine while it runs.
+pub struct Yielder<I, Y> {
+    /// The resumer's context, saved by `resume`.
+    caller: UnsafeCell<Context>,
+    /// The coroutine's context, saved by `suspend` (and made by `Coroutine::new`).
+    callee: UnsafeCell<Context>,
+    /// The value passed by `resume`, taken by the coroutine.
+    input: Cell<Option<I>>,
+    /// The value passed by `suspend`, taken by `resume`.
+    output: Cell<Option<Y>>,
+    /// Set by `Drop for Coroutine`: the next `suspend` returns by unwinding.
+    cancel: Cell<bool>,
+    /// The coroutine's root stack for `grow` and reports.
+    info: StackInfo,
+    /// What `set_current` pointed at when the coroutine last suspended (the info of the
+    /// segment it is on: the root's, or a `grow` frame's).
+    inner_current: Cell<*const StackInfo>,
+    /// The segments `grow` linked to this stack.
+    chain: StackChain,
+    /// A `Yielder` is tied to its coroutine's thread.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<I, Y> core::fmt::Debug for Yielder<I, Y> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Yielder")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I, Y> Yielder<I, Y> {
+    /// Suspends the coroutine, handing `value` to the resumer; returns the input of the
+    /// next `resume`.
+    ///
+    /// If the coroutine is dropped while suspended, this returns by unwinding (so the
+    /// coroutine's stack frames are dropped); do not stop that unwind with `catch_unwind`
+    /// for good, or every later `suspend` unwinds again.
+    pub fn suspend(&self, value: Y) -> I {
+        self.output.set(Some(value));
+        // SAFETY: [1] we run on the coroutine's stack, so `callee` is ours to save into;
+        // [2] `caller` was saved by the `resume` that switched to us and is not resumed
+        // elsewhere; [3] nothing unwinds across: panics are caught in `entry`.
+        unsafe { switch(self.callee.get(), self.caller.get()) };
+        if self.cancel.get() {
+            panic::resume_unwind(Box::new(ForcedUnwind));
+        }
+        match self.input.take() {
+            Some(i) => i,
+            None => fatal("coroutine resumed without an input"),
+        }
+    }
+
+    /// The id of the coroutine, as shown in overflow reports.
+    pub fn id(&self) -> u64 {
+        self.info.id()
+    }
+}
+
+/// The start of a coroutine's stack: the `Yielder` and the result slot at fixed offsets,
+/// then the closure.
+#[repr(C)]
+struct Header<I, Y, R, F> {
+    /// Shared with the closure.
+    yielder: Yielder<I, Y>,
+    /// The outcome, written once when the closure returns or panics.
+    result: Cell<Option<std::thread::Result<R>>>,
+    /// The closure, taken by `entry` when the coroutine starts.
+    f: Cell<Option<F>>,
+}
+
+/// The part of a header whose layout does not depend on the closure.
+#[repr(C)]
+struct HeaderPrefix<I, Y, R> {
+    yielder: Yielder<I, Y>,
+    result: Cell<Option<std::thread::Result<R>>>,
+}
+
+/// Lifecycle of a coroutine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Created; the closure has not run. → `Suspended` or `Done` by `resume`.
+    Fresh,
+    /// Suspended in `Yielder::suspend`. → `Suspended` or `Done` by `resume`.
+    Suspended,
+    /// Finished (returned or panicked); the stack holds no frames. Final.
+    Done,
+}
+
+/// A stackful coroutine: a closure running on its own guarded stack, resumed with an
+/// `I`, suspending with a `Y`, finishing with an `R`.
+///
+/// ```
+/// use gort_stack::{Coroutine, CoroutineResult};
+///
+/// let mut co = Coroutine::new(|y, first: u32| {
+///     let second = y.suspend(first + 1);
+///     first + second
+/// });
+/// assert_eq!(co.resume(10), CoroutineResult::Yield(11));
+/// assert_eq!(co.resume(5), CoroutineResult::Return(15));
+/// ```
+///
+/// A panic in the closure is caught on the coroutine's stack and resumed in the caller of
+/// `resume`. Dropping a suspended coroutine unwinds its stack (running destructors).
+/// A `Coroutine` is not `Send`: values on its stack may be tied to this thread.
+pub struct Coroutine<I, Y, R> {
+    /// The header at the top of `stack`.
+    header: *const HeaderPrefix<I, Y, R>,
+    /// Drops the closure of a coroutine that never ran.
+    drop_f: unsafe fn(*const HeaderPrefix<I, Y, R>),
+    /// The lifecycle state.
+    state: State,
+    /// The root segment; holds the header, so it is dropped last.
+    stack: Stack,
+}
+
+impl<I, Y, R> core::fmt::Debug for Coroutine<I, Y, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("state", &self.state)
+            .field("stack", &self.stack)
+            .finish()
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// A coroutine running `f` on a [`DEFAULT_STACK_SIZE`] stack from the global pool.
+    ///
+    /// Running out of address space here is fatal (as in Go); use [`Coroutine::try_new`]
+    /// to handle it.
+    pub fn new<F>(f: F) -> Coroutine<I, Y, R>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        match Coroutine::try_new(f) {
+            Ok(c) => c,
+            Err(e) => new_failed(e),
+        }
+    }
+
+    /// Like [`Coroutine::new`], returning the error instead.
+    pub fn try_new<F>(f: F) -> Result<Coroutine<I, Y, R>, Error>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        Coroutine::with_stack(Stack::new(DEFAULT_STACK_SIZE)?, f)
+    }
+
+    /// A coroutine running `f` on a stack of at least `size` bytes.
+    pub fn with_stack_size<F>(size: usize, f: F) -> Result<Coroutine<I, Y, R>, Error>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        Coroutine::with_stack(Stack::new(size)?, f)
+    }
+
+    /// A coroutine running `f` on `stack`.
+    pub fn with_stack<F>(stack: Stack, f: F) -> Result<Coroutine<I, Y, R>, Error>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        let align = align_of::<Header<I, Y, R, F>>().max(16);
+        let size = size_of::<Header<I, Y, R, F>>();
+        // Keep at least a page of stack below the header for the closure to run.
+        if size + 4096 > stack.size() {
+            return Err(Error::TooLarge {
+                requested: size + 4096,
+                max: stack.size(),
+            });
+        }
+        crate::overflow::install_overflow_handler();
+        let at = (stack.base() - size) & !(align - 1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let header = at as *mut Header<I, Y, R, F>;
+        // SAFETY: [1] `[at, at + size)` lies in `stack` (checked above), is aligned for
+        // the header, and is owned by this coroutine alone; [2] the chain's address is
+        // stable (the header never moves) and lives as long as the coroutine, which is
+        // the only stack using it.
+        unsafe {
+            header.write(Header {
+                yielder: Yielder {
+                    caller: UnsafeCell::new(Context::empty()),
+                    callee: UnsafeCell::new(Context::empty()),
+                    input: Cell::new(None),
+                    output: Cell::new(None),
+                    cancel: Cell::new(false),
+                    info: StackInfo::new(&stack, id, "coroutine"),
+                    inner_current: Cell::new(ptr::null()),
+                    chain: StackChain::new(),
+                    _not_send: PhantomData,
+                },
+                result: Cell::new(None),
+                f: Cell::new(Some(f)),
+            });
+            let y = &mut (*header).yielder;
+            y.info = y.info.with_chain(&*ptr::addr_of!(y.chain));
+            y.inner_current.set(&y.info);
+            // The context starts below the header, 16-byte aligned.
+            *y.callee.get() = Context::new_at(at & !15, entry::<I, Y, R, F>, at);
+        }
+        Ok(Coroutine {
+            header: header as *const HeaderPrefix<I, Y, R>,
+            drop_f: drop_closure::<I, Y, R, F>,
+            state: State::Fresh,
+            stack,
+        })
+    }
+
+    fn prefix(&self) -> &HeaderPrefix<I, Y, R> {
+        // SAFETY: the header lives at the top of `self.stack` until the coroutine drops.
+        unsafe { &*self.header }
+    }
+
+    /// Runs the coroutine until it suspends or finishes, passing `input` (the closure's
+    /// second argument on the first call, `suspend`'s return value later).
+    ///
+    /// # Panics
+    /// Resumes the coroutine's panic if it panicked; panics if it had already finished.
+    pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
+        if self.state == State::Done {
+            resume_finished();
+        }
+        let y = &self.prefix().yielder;
+        y.input.set(Some(input));
+        self.switch_in();
+        if let Some(v) = y.output.take() {
+            self.state = State::Suspended;
+            return CoroutineResult::Yield(v);
+        }
+        self.state = State::Done;
+        match self.prefix().result.take() {
+            Some(Ok(r)) => CoroutineResult::Return(r),
+            Some(Err(payload)) => panic::resume_unwind(payload),
+            None => fatal("coroutine finished without a result"),
+        }
+    }
+
+    /// Switches to the coroutine and back, keeping `set_current` right on both sides.
+    #[inline]
+    fn switch_in(&self) {
+        let y = &self.prefix().yielder;
+        let outer = current::replace_current_ptr(y.inner_current.get());
+        // SAFETY: [1] `caller` is ours to save into: the coroutine is not running;
+        // [2] `callee` holds the initial frame or the context saved by its last
+        // `suspend`, on our live stack; [3] the coroutine catches its panics in `entry`.
+        unsafe { switch(y.caller.get(), y.callee.get()) };
+        y.inner_current.set(current::replace_current_ptr(outer));
+        if self.stack.guard_kind() == GuardKind::Canary && !self.stack.canary_intact() {
+            crate::overflow::report_canary(self.stack.limit(), self.stack.base());
+        }
+    }
+
+    /// Whether the coroutine has finished (returned or panicked).
+    pub fn done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Whether the coroutine has started and not finished.
+    pub fn started(&self) -> bool {
+        self.state == State::Suspended
+    }
+
+    /// The coroutine's id (as shown in overflow reports).
+    pub fn id(&self) -> u64 {
+        self.prefix().yielder.info.id()
+    }
+
+    /// The root stack segment.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The root segment's resident bytes and high-water mark.
+    pub fn stack_usage(&self) -> StackUsage {
+        self.stack.usage()
+    }
+
+    /// The segments `grow` linked to this coroutine's stack.
+    pub fn chain(&self) -> &StackChain {
+        &self.prefix().yielder.chain
+    }
+
+    /// Calls `f` with the live address range of every segment of the coroutine's stack
+    /// (for a conservative collector): for a suspended coroutine, from its saved stack
+    /// pointer to each segment's top (the root's range includes the header, which holds
+    /// the values in flight); nothing for a fresh or finished one.
+    pub fn for_each_live_range(&self, f: impl FnMut(Range<usize>)) {
+        if self.state != State::Suspended {
+            return;
+        }
+        let y = &self.prefix().yielder;
+        // SAFETY: the coroutine is suspended, so its saved context is not being written.
+        let sp = unsafe { (*y.callee.get()).sp() };
+        y.chain.for_each_live_range(self.stack.base(), sp, f);
+    }
+}
+
+impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    fn drop(&mut self) {
+        match self.state {
+            // SAFETY: the closure never ran, so it is still in the header.
+            State::Fresh => unsafe { (self.drop_f)(self.header) },
+            State::Suspended => {
+                // Unwind the coroutine's frames: every `suspend` now returns by unwinding,
+                // until the closure has finished.
+                self.prefix().yielder.cancel.set(true);
+                while self.state == State::Suspended {
+                    self.switch_in();
+                    if self.prefix().yielder.output.take().is_none() {
+                        drop(self.prefix().result.take());
+                        self.state = State::Done;
+                    }
+                }
+            }
+            State::Done => {}
+        }
+        // SAFETY: the coroutine has finished or never ran, so no `grow` frame uses the
+        // chain; it is dropped once, here (the rest of the header holds nothing to drop:
+        // the closure, the values in flight and the result were taken).
+        unsafe { ptr::drop_in_place(ptr::addr_of!((*self.header).yielder.chain).cast_mut()) };
+    }
+}
+
+/// Drops the closure of a never-started coroutine.
+///
+/// # Safety
+/// `p` is the header of a `Header<I, Y, R, F>` whose closure was not taken.
+unsafe fn drop_closure<I, Y, R, F>(p: *const HeaderPrefix<I, Y, R>) {
+    // SAFETY: forwarded from the caller.
+    let h = unsafe { &*(p as *const Header<I, Y, R, F>) };
+    drop(h.f.take());
+}
+
+/// The coroutine's first frame: runs the closure, catches its panic, stores the outcome
+/// and switches back for the last time.
+unsafe extern "C" fn entry<I, Y, R, F>(arg: usize) -> !
+where
+    F: FnOnce(&Yielder<I, Y>, I) -> R,
+{
+    // SAFETY: `arg` is the header `with_stack` wrote at the top of this stack; it lives
+    // until the coroutine is dropped, which cannot happen while it runs.
+    let h = unsafe { &*(arg as *const Header<I, Y, R, F>) };
+    let outcome = match (h.f.take(), h.yielder.input.take()) {
+        (Some(f), Some(input)) => panic::catch_unwind(AssertUnwindSafe(|| f(&h.yielder, input))),
+        _ => fatal("coroutine started without its closure or input"),
+    };
+    h.result.set(Some(outcome));
+    // SAFETY: the final switch back; `caller` was saved by the running `resume`. Every
+    // local of this frame has been moved out or is trivially droppable, and this stack
+    // is never resumed again.
+    unsafe { switch(h.yielder.callee.get(), h.yielder.caller.get()) };
+    fatal_error(format_args!("runtime: a finished coroutine was resumed"))
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+#[allow(
+    clippy::panic,
+    reason = "documented misuse (`# Panics` of `resume`), as in corosensei"
+)]
+fn resume_finished() -> ! {
+    std::panic::panic_any("gort_stack::Coroutine::resume: the coroutine has already finished")
+}
+
+#[cold]
+#[inline(never)]
+fn new_failed(e: Error) -> ! {
+    fatal_error(format_args!(
+        "runtime: cannot allocate a coroutine stack: {e}"
+    ))
+}

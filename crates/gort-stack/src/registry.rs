@@ -1,0 +1,90 @@
+//! A lock-free, append-only table of stack reservations, readable from a signal handler,
+//! so a fault address can be matched to the guard page of any segment. See the crate docs
+//! for the overview.
+
+use crate::sync::static_atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Entries in the table; with 256 MiB reservations this covers 1 TiB of stacks. A
+/// reservation past the table still works; only its overflow report is less precise
+/// (the current stack's bounds are still known through `set_current`).
+const CAPACITY: usize = 4096;
+
+/// One reservation. `end` is written last (Release) and cleared on unmap.
+struct Entry {
+    /// First byte of the reservation. Written once before `end` is published.
+    start: AtomicUsize,
+    /// One past the last byte; 0 while unpublished or after unregistering.
+    end: AtomicUsize,
+    /// Slot size (guard page + usable). Written once before `end` is published.
+    slot: AtomicUsize,
+}
+
+#[allow(
+    clippy::declare_interior_mutable_const,
+    reason = "used only to initialise the array"
+)]
+const EMPTY: Entry = Entry {
+    start: AtomicUsize::new(0),
+    end: AtomicUsize::new(0),
+    slot: AtomicUsize::new(0),
+};
+
+static TABLE: [Entry; CAPACITY] = [EMPTY; CAPACITY];
+/// Entries claimed so far (may exceed `CAPACITY`; extra claims are dropped).
+static USED: AtomicUsize = AtomicUsize::new(0);
+
+/// Records a reservation of `len` bytes at `start` carved in slots of `slot` bytes.
+pub(crate) fn register(start: usize, len: usize, slot: usize) {
+    let i = USED.fetch_add(1, Ordering::Relaxed);
+    if let Some(e) = TABLE.get(i) {
+        e.start.store(start, Ordering::Relaxed);
+        e.slot.store(slot, Ordering::Relaxed);
+        e.end.store(start + len, Ordering::Release);
+    }
+}
+
+/// Forgets the reservation starting at `start` (its pool is being dropped).
+pub(crate) fn unregister(start: usize) {
+    let n = USED.load(Ordering::Acquire).min(CAPACITY);
+    for e in &TABLE[..n] {
+        if e.end.load(Ordering::Acquire) != 0 && e.start.load(Ordering::Relaxed) == start {
+            e.end.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// If `addr` lies in the guard page of a registered segment, that segment's usable
+/// bounds `(limit, base)`. Async-signal-safe (atomic loads only).
+pub(crate) fn guard_hit(addr: usize, page: usize) -> Option<(usize, usize)> {
+    let n = USED.load(Ordering::Acquire).min(CAPACITY);
+    for e in &TABLE[..n] {
+        let end = e.end.load(Ordering::Acquire);
+        let start = e.start.load(Ordering::Relaxed);
+        if end == 0 || addr < start || addr >= end {
+            continue;
+        }
+        let slot = e.slot.load(Ordering::Relaxed);
+        let slot_start = start + (addr - start) / slot * slot;
+        if addr < slot_start + page {
+            return Some((slot_start + page, slot_start + slot));
+        }
+        return None;
+    }
+    None
+}
+
+/// Prints, once per process, that the `mprotect` guard budget ran out.
+pub(crate) fn warn_canary_fallback(budget: usize) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        let mut buf = crate::fmt_buf::FmtBuf::new();
+        let _ = core::fmt::write(
+            &mut buf,
+            format_args!(
+                "runtime: stack guard budget of {budget} mprotect guard pages exhausted \
+                 (vm.max_map_count); new stacks are canary-checked instead\n"
+            ),
+        );
+        crate::os::write_stderr(buf.as_bytes());
+    }
+}
