@@ -35,5 +35,9 @@ pub use park::WaitReason;
 #[allow(dead_code, reason = "the scheduler core using it lands next")]
 mod run_queue;
 
+pub mod chan;
+pub use chan::Chan;
+pub mod gosync;
+
 #[cfg(all(test, loom))]
 mod tests;

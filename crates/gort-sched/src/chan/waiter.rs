@@ -43,7 +43,10 @@ pub(crate) struct SelectState {
 impl SelectState {
     /// A fresh state for the current party.
     pub(crate) fn new(parker: Parker) -> Self {
-        Self { done: AtomicBool::new(false), parker: UnsafeCell::new(Some(parker)) }
+        Self {
+            done: AtomicBool::new(false),
+            parker: UnsafeCell::new(Some(parker)),
+        }
     }
 }
 
@@ -110,11 +113,6 @@ impl Waiter {
         self.outcome.with(|p| unsafe { *p })
     }
 
-    /// The ticket number (notify lists).
-    pub(crate) fn ticket(&self) -> u32 {
-        self.ticket.get()
-    }
-
     /// Sets the ticket number before the waiter is queued.
     pub(crate) fn set_ticket(&self, t: u32) {
         self.ticket.set(t);
@@ -152,7 +150,8 @@ impl Waiter {
         // SAFETY: a queued waiter's select state outlives its queue membership, and the
         // caller holds the lock of the queue the waiter was in.
         let done = unsafe { &(*self.select).done };
-        done.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        done.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 }
 
@@ -170,12 +169,10 @@ pub(crate) struct WaitQueue {
 impl WaitQueue {
     /// An empty queue.
     pub(crate) const fn new() -> Self {
-        Self { first: ptr::null(), last: ptr::null() }
-    }
-
-    /// True if no waiter is queued (select waiters that already lost count as queued).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_null()
+        Self {
+            first: ptr::null(),
+            last: ptr::null(),
+        }
     }
 
     /// Appends `w` at the back.
@@ -300,14 +297,20 @@ impl WaitQueue {
         None
     }
 
-    /// Checks the link structure (debug builds).
+    /// Checks the link structure (debug builds; O(n), so only under
+    /// `--cfg gort_expensive_checks`).
     ///
     /// # Safety
     ///
     /// The caller holds the queue's lock.
+    #[cfg(gort_expensive_checks)]
     pub(crate) unsafe fn check_invariants(&self) {
         if cfg!(debug_assertions) {
-            assert_eq!(self.first.is_null(), self.last.is_null(), "waitq ends disagree");
+            assert_eq!(
+                self.first.is_null(),
+                self.last.is_null(),
+                "waitq ends disagree"
+            );
             let mut prev: *const Waiter = ptr::null();
             let mut w = self.first;
             while !w.is_null() {
@@ -334,7 +337,10 @@ pub(crate) struct WakeList {
 impl WakeList {
     /// An empty list.
     pub(crate) const fn new() -> Self {
-        Self { head: ptr::null(), tail: ptr::null() }
+        Self {
+            head: ptr::null(),
+            tail: ptr::null(),
+        }
     }
 
     /// Appends a dequeued, claimed waiter.
