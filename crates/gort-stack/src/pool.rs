@@ -39,6 +39,14 @@ const MIN_SLOTS_PER_RESERVATION: usize = 4;
 #[cfg(loom)]
 const MIN_SLOTS_PER_RESERVATION: usize = 2;
 
+/// How many of the coldest warm segments are released together once a class holds
+/// more than its bound (adjacent ones in one `madvise`).
+#[cfg(not(loom))]
+const RELEASE_BATCH: usize = 32;
+/// Under loom: one at a time.
+#[cfg(loom)]
+const RELEASE_BATCH: usize = 1;
+
 /// Default bound on the bytes of warm (possibly resident) free segments per class.
 pub const DEFAULT_WARM_BYTES: usize = 8 << 20;
 
@@ -318,22 +326,18 @@ impl StackPool {
         c.in_use -= 1;
         c.warm.push_back(tagged);
         let max_warm = (self.warm_bytes / c.usable).max(1);
-        if c.warm.len() <= max_warm {
+        if c.warm.len() < max_warm + RELEASE_BATCH {
             return;
         }
-        let Some(coldest) = c.warm.pop_front() else {
-            return;
-        };
-        let usable = c.usable;
+        // Release the coldest RELEASE_BATCH segments at once, outside the lock.
+        let mut batch = [0usize; RELEASE_BATCH];
+        for b in &mut batch {
+            *b = c.warm.pop_front().unwrap_or(0);
+        }
+        let (usable, slot) = (c.usable, c.slot);
         drop(c);
-        let s = coldest & !(page - 1);
-        // SAFETY: the slot is free (in no list and not handed out), so its contents are
-        // dead; only its usable part is released, the guard page stays.
-        unsafe { os::release(s + page, usable) };
-        if GuardKind::from_tag(coldest) == GuardKind::Canary {
-            write_canary(s + page, usable);
-        }
-        lock!(self.classes[class]).cold.push(coldest);
+        release_slots(&mut batch, usable, slot);
+        lock!(self.classes[class]).cold.extend_from_slice(&batch);
     }
 
     /// Gives back the pages of every warm free segment now (e.g. after a burst).
@@ -344,15 +348,9 @@ impl StackPool {
                 let mut c = lock!(class);
                 (core::mem::take(&mut c.warm), c.usable)
             };
-            for &t in &list {
-                let s = t & !(page - 1);
-                // SAFETY: the slots are free and were taken out of the list; their
-                // contents are dead.
-                unsafe { os::release(s + page, usable) };
-                if GuardKind::from_tag(t) == GuardKind::Canary {
-                    write_canary(s + page, usable);
-                }
-            }
+            let slot = usable + page;
+            let mut list: Vec<usize> = list.into();
+            release_slots(&mut list, usable, slot);
             lock!(class).cold.extend(list);
         }
     }
@@ -395,6 +393,37 @@ impl Drop for StackPool {
                 unsafe { os::unmap(start, len) };
             }
         }
+    }
+}
+
+/// Gives back the usable pages of free slots (tagged addresses, sorted here), one
+/// `madvise` per run of adjacent slots. A run covers the guard pages between its slots:
+/// `MADV_DONTNEED` keeps `MADV_GUARD_INSTALL` guards (runs never span an `mprotect`
+/// guard, a separate VMA); canaries are written again afterwards.
+fn release_slots(slots: &mut [usize], usable: usize, slot: usize) {
+    let page = os::page_size();
+    let start_of = |t: usize| t & !(page - 1);
+    slots.sort_unstable_by_key(|&t| start_of(t));
+    let mut i = 0;
+    while i < slots.len() {
+        let mut j = i + 1;
+        while j < slots.len()
+            && start_of(slots[j]) == start_of(slots[j - 1]) + slot
+            && GuardKind::from_tag(slots[j]) != GuardKind::Mprotect
+        {
+            j += 1;
+        }
+        let first = start_of(slots[i]) + page;
+        let end = start_of(slots[j - 1]) + slot;
+        // SAFETY: the slots are free (taken out of every list, not handed out), so their
+        // contents are dead; the guard pages in the run keep their protection.
+        unsafe { os::release(first, end - first) };
+        for &t in &slots[i..j] {
+            if GuardKind::from_tag(t) == GuardKind::Canary {
+                write_canary(start_of(t) + page, usable);
+            }
+        }
+        i = j;
     }
 }
 

@@ -59,29 +59,36 @@ fn pool_reuses_the_most_recently_freed_segment() {
 
 #[test]
 fn pool_gives_back_cold_pages_past_its_bound() {
-    // A bound of one 16 KiB segment: the second free releases the older one.
+    // A bound of one 16 KiB segment: once 33 are free, the 32 coldest are released in
+    // one batch.
     let pool = pool_with_policy(GuardPolicy::MadviseGuard, 16 * 1024);
-    let a = pool.alloc(16 * 1024).unwrap();
-    let b = pool.alloc(16 * 1024).unwrap();
-    for s in [&a, &b] {
+    let stacks: Vec<Stack> = (0..34).map(|_| pool.alloc(16 * 1024).unwrap()).collect();
+    for s in &stacks {
         // SAFETY: writes inside segments we own.
         unsafe { std::ptr::write_bytes(s.limit() as *mut u8, 7, s.size()) };
         assert_eq!(s.usage().resident_bytes, s.size());
     }
-    let a_base = a.base();
-    drop(a);
-    drop(b);
+    let first_base = stacks[0].base();
+    let last_base = stacks[33].base();
+    drop(stacks);
     let st = pool.stats();
-    assert_eq!((st.warm, st.cold), (1, 1));
-    // The warm one (b) is reused first and kept its pages; then the cold one comes back
-    // with none resident and zeroed.
-    let b2 = pool.alloc(16 * 1024).unwrap();
-    assert_eq!(b2.usage().resident_bytes, b2.size());
-    let a2 = pool.alloc(16 * 1024).unwrap();
-    assert_eq!(a2.base(), a_base);
-    assert_eq!(a2.usage().resident_bytes, 0);
-    // SAFETY: reads inside a segment we own.
-    assert_eq!(unsafe { (a2.limit() as *const u8).read_volatile() }, 0);
+    assert_eq!((st.warm, st.cold), (2, 32));
+    // The warm ones are reused first, most recent first, with their pages.
+    let a = pool.alloc(16 * 1024).unwrap();
+    assert_eq!(a.base(), last_base);
+    assert_eq!(a.usage().resident_bytes, a.size());
+    let _b = pool.alloc(16 * 1024).unwrap();
+    // Then the cold ones, with nothing resident and zeroed.
+    let cold: Vec<Stack> = (0..32).map(|_| pool.alloc(16 * 1024).unwrap()).collect();
+    assert!(cold.iter().any(|s| s.base() == first_base));
+    for s in &cold {
+        assert_eq!(s.usage().resident_bytes, 0);
+        // SAFETY: reads inside a segment we own.
+        assert_eq!(unsafe { (s.limit() as *const u8).read_volatile() }, 0);
+        // The guard page survived the release that spanned it.
+        assert_eq!(s.guard_kind(), GuardKind::Madvise);
+    }
+    pool.check_invariants();
 }
 
 #[test]

@@ -1,0 +1,216 @@
+//! Overflow reports: each scenario runs in a child process (this test binary re-executed
+//! with `GORT_STACK_TEST_CHILD` set) whose exit status and stderr are checked.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use std::process::{Command, Output};
+
+use gort_stack::testing::pool_with_policy;
+use gort_stack::{Context, Coroutine, GuardPolicy, Stack, StackInfo, set_current, switch};
+
+const CHILD_VAR: &str = "GORT_STACK_TEST_CHILD";
+
+/// Unbounded recursion with 1 KiB frames.
+#[inline(never)]
+#[allow(unconditional_recursion, reason = "it is meant to overflow")]
+fn recurse(n: u64) -> u64 {
+    let pad = std::hint::black_box([n as u8; 1024]);
+    recurse(n + 1) + u64::from(pad[7])
+}
+
+/// Runs `scenario` in a child process, or (in the child) runs `body` and never returns.
+fn run_child(test_name: &str, scenario: &str, body: impl FnOnce()) -> Option<Output> {
+    if std::env::var(CHILD_VAR).as_deref() == Ok(scenario) {
+        body();
+        std::process::exit(0);
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, scenario)
+        .output()
+        .unwrap();
+    Some(out)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn coroutine_overflow_names_the_coroutine_and_exits_2() {
+    let Some(out) = run_child(
+        "coroutine_overflow_names_the_coroutine_and_exits_2",
+        "coroutine",
+        || {
+            let mut co: Coroutine<(), (), u64> = Coroutine::new(|_, ()| recurse(0));
+            eprintln!(
+                "child: coroutine id {} stack=[{:#x}, {:#x}]",
+                co.id(),
+                co.stack().limit(),
+                co.stack().base()
+            );
+            co.resume(());
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let id_line = err
+        .lines()
+        .find(|l| l.starts_with("child: coroutine id"))
+        .unwrap();
+    let id = id_line.split_whitespace().nth(3).unwrap();
+    let bounds = id_line.split("stack=").nth(1).unwrap();
+    assert!(
+        err.contains(&format!("runtime: coroutine {id} overflowed its stack")),
+        "stderr: {err}"
+    );
+    assert!(err.contains(&format!("stack={bounds}")), "stderr: {err}");
+    assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
+}
+
+#[test]
+fn mprotect_guard_overflow_is_reported_too() {
+    let Some(out) = run_child(
+        "mprotect_guard_overflow_is_reported_too",
+        "mprotect",
+        || {
+            let pool = pool_with_policy(GuardPolicy::Mprotect { budget: 8 }, 1 << 20);
+            let stack = pool.alloc(32 * 1024).unwrap();
+            let mut co: Coroutine<(), (), u64> =
+                Coroutine::with_stack(stack, |_, ()| recurse(0)).unwrap();
+            co.resume(());
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains("overflowed its stack"), "stderr: {err}");
+    assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
+}
+
+#[test]
+fn guards_survive_the_batched_release_of_cold_segments() {
+    let Some(out) = run_child(
+        "guards_survive_the_batched_release_of_cold_segments",
+        "released",
+        || {
+            let pool = pool_with_policy(GuardPolicy::MadviseGuard, 32 * 1024);
+            // Free 40 adjacent segments: the 32 coldest are released in one `madvise` that
+            // spans their guard pages.
+            let stacks: Vec<_> = (0..40).map(|_| pool.alloc(32 * 1024).unwrap()).collect();
+            drop(stacks);
+            assert!(pool.stats().cold >= 32);
+            // Overflow every segment in turn would exit at the first: take the coldest.
+            let all: Vec<_> = (0..40).map(|_| pool.alloc(32 * 1024).unwrap()).collect();
+            let stack = all.into_iter().last().unwrap();
+            assert_eq!(stack.usage().resident_bytes, 0, "a released segment");
+            let mut co: Coroutine<(), (), u64> =
+                Coroutine::with_stack(stack, |_, ()| recurse(0)).unwrap();
+            co.resume(());
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains("overflowed its stack"), "stderr: {err}");
+}
+
+static mut MAIN: Context = Context::empty();
+
+unsafe extern "C" fn goroutine_body(_: usize) -> ! {
+    recurse(0);
+    // SAFETY: not reached (the recursion overflows); MAIN was saved by the switch in.
+    unsafe { switch(&raw mut MAIN, &raw const MAIN) };
+    unreachable!()
+}
+
+#[test]
+fn raw_switch_overflow_uses_the_scheduler_given_identity() {
+    let Some(out) = run_child(
+        "raw_switch_overflow_uses_the_scheduler_given_identity",
+        "goroutine",
+        || {
+            gort_stack::install_overflow_handler();
+            let stack = Stack::new(64 * 1024).unwrap();
+            // SAFETY: the stack outlives the context, which never switches back.
+            let ctx = unsafe { Context::new(&stack, goroutine_body, 0) };
+            set_current(Some(StackInfo::new(&stack, 42, "goroutine")));
+            // SAFETY: `ctx` holds a fresh initial frame; MAIN is a slot to save into.
+            unsafe { switch(&raw mut MAIN, &ctx) };
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.contains("runtime: goroutine 42 overflowed its stack"),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn canary_fallback_detects_an_overflow_when_the_coroutine_switches_back() {
+    let Some(out) = run_child(
+        "canary_fallback_detects_an_overflow_when_the_coroutine_switches_back",
+        "canary",
+        || {
+            let pool = pool_with_policy(GuardPolicy::Canary, 1 << 20);
+            // Use the second slot, so whatever runs past its (unprotected) guard page lands in
+            // the first slot's memory, which is mapped.
+            let _below = pool.alloc(16 * 1024).unwrap();
+            let stack = pool.alloc(16 * 1024).unwrap();
+            assert!(stack.limit() > _below.base());
+            let mut co: Coroutine<(), (), ()> = Coroutine::with_stack(stack, |y, ()| {
+                // 16.5 KiB of locals on a 16 KiB stack: runs into the unprotected page below.
+                let big = std::hint::black_box([1u8; 16 * 1024 + 512]);
+                y.suspend(());
+                std::hint::black_box(big);
+            })
+            .unwrap();
+            co.resume(());
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains("stack canary at"), "stderr: {err}");
+    assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
+}
+
+#[test]
+fn other_faults_keep_their_normal_meaning() {
+    let Some(out) = run_child("other_faults_keep_their_normal_meaning", "nullptr", || {
+        gort_stack::install_overflow_handler();
+        // Not a guard page: the handler passes the fault on and the default action runs.
+        // SAFETY: deliberately faulting in a child process.
+        unsafe { std::ptr::write_volatile(std::hint::black_box(16usize) as *mut u64, 1) };
+    }) else {
+        return;
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigsegv()),
+        "status {:?} stderr: {err}",
+        out.status
+    );
+    assert!(
+        !err.contains("fatal error: stack overflow"),
+        "stderr: {err}"
+    );
+}
+
+fn libc_sigsegv() -> i32 {
+    11
+}
