@@ -25,15 +25,29 @@
 
 mod sync;
 
-#[allow(
-    dead_code,
-    reason = "Parker and park are crate-internal; channels and sync use them"
-)]
+mod config;
+mod error;
+mod fatal;
+mod g;
+mod gls;
+mod m;
+mod p;
+mod panicking;
 mod park;
-pub use park::WaitReason;
-
-#[allow(dead_code, reason = "the scheduler core using it lands next")]
+mod proc;
 mod run_queue;
+mod sched;
+mod schedtrace;
+
+pub use config::{Config, DEFAULT_STACK_SIZE, MAX_PROCS, parse_maxprocs};
+pub use error::Error;
+pub use gls::GoroutineLocal;
+pub use park::WaitReason;
+pub use proc::{
+    goid, gomaxprocs, lock_os_thread, num_goroutine, on_goroutine, set_maxprocs, spawn, spawn_with,
+    unlock_os_thread, yield_now,
+};
+pub use sched::run_with;
 
 pub mod chan;
 pub use chan::Chan;

@@ -15,6 +15,7 @@
 //! is the truth and the token only a hint, so other users of `std::thread::park` on the
 //! same thread can neither lose nor fake a wakeup.
 
+use crate::g::GPtr;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, thread, thread_local};
 
@@ -22,6 +23,7 @@ use crate::sync::{Arc, thread, thread_local};
 /// `waitReason` and `waitReasonStrings`), used in goroutine dumps and traces.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum WaitReason {
     /// Receiving from a channel: "chan receive".
     ChanReceive,
@@ -59,6 +61,31 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
+    /// Every reason, in declaration order (so `ALL[r as usize] == r`).
+    const ALL: [WaitReason; 16] = [
+        Self::ChanReceive,
+        Self::ChanSend,
+        Self::Select,
+        Self::SelectNoCases,
+        Self::ChanReceiveNil,
+        Self::ChanSendNil,
+        Self::SyncMutexLock,
+        Self::SyncRWMutexRLock,
+        Self::SyncRWMutexLock,
+        Self::SyncCondWait,
+        Self::SyncWaitGroupWait,
+        Self::Semacquire,
+        Self::Sleep,
+        Self::IoWait,
+        Self::Preempted,
+        Self::FinalizerWait,
+    ];
+
+    /// The reason with discriminant `i`.
+    pub(crate) fn from_index(i: u8) -> Option<WaitReason> {
+        Self::ALL.get(i as usize).copied()
+    }
+
     /// Go's text for this reason, as printed in `goroutine N [chan receive]:`.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -107,9 +134,14 @@ impl ThreadParker {
         }
     }
 
+    /// A new parker owned by the calling thread (used as an M's park note).
+    pub(crate) fn for_current_thread() -> Arc<ThreadParker> {
+        Arc::new(Self::new())
+    }
+
     /// Blocks the owning thread until `notify` has been called (once) since the last
     /// return. Must be called only by the owning thread.
-    fn wait(&self) {
+    pub(crate) fn wait(&self) {
         // The flag is the truth: a token left by someone else's `Thread::unpark`
         // only makes us re-check it, and a token we leave for someone else only makes
         // their loop re-check theirs.
@@ -121,7 +153,8 @@ impl ThreadParker {
         self.notified.store(false, Ordering::Relaxed);
     }
 
-    fn notify(&self) {
+    /// Wakes the owning thread (or makes its next `wait` return at once).
+    pub(crate) fn notify(&self) {
         self.notified.store(true, Ordering::Release);
         self.thread.unpark();
     }
@@ -137,6 +170,9 @@ thread_local! {
 enum Party {
     /// A plain OS thread (not running a goroutine).
     Thread(Arc<ThreadParker>),
+    /// A goroutine (G structs live as long as their scheduler, so the pointer stays
+    /// valid).
+    Goroutine(GPtr),
 }
 
 /// A handle to a party (goroutine or OS thread) that can be made runnable again.
@@ -149,8 +185,13 @@ pub(crate) struct Parker {
 impl Parker {
     /// The parker for whoever is running now (the current goroutine, else this thread).
     pub(crate) fn current() -> Parker {
-        Parker {
-            party: Party::Thread(THREAD_PARKER.with(Arc::clone)),
+        match crate::m::current_g() {
+            Some(g) => Parker {
+                party: Party::Goroutine(GPtr(g)),
+            },
+            None => Parker {
+                party: Party::Thread(THREAD_PARKER.with(Arc::clone)),
+            },
         }
     }
 
@@ -159,6 +200,12 @@ impl Parker {
     pub(crate) fn unpark(&self) {
         match &self.party {
             Party::Thread(t) => t.notify(),
+            Party::Goroutine(g) => {
+                // SAFETY: G structs live as long as their scheduler, which outlives every
+                // goroutine that can still be unparked.
+                let sched = unsafe { &*(*g.0).sched };
+                sched.ready(g.0);
+            }
         }
     }
 }
@@ -168,6 +215,17 @@ impl Parker {
 /// release the lock protecting the wait queue the party was put on. Spurious wakeups
 /// never happen.
 pub(crate) fn park(reason: WaitReason, unlock: impl FnOnce()) {
+    if let Some(g) = crate::m::current_g() {
+        let mut unlock = Some(unlock);
+        let mut call = || {
+            if let Some(f) = unlock.take() {
+                f();
+            }
+        };
+        // SAFETY: `g` is the goroutine running on this thread.
+        unsafe { crate::sched::gopark(g, reason, &mut call) };
+        return;
+    }
     // A plain thread appears in no goroutine dump, so its reason is not recorded.
     let _ = reason;
     THREAD_PARKER.with(|me| {

@@ -103,11 +103,6 @@ impl<T> RunQueue<T> {
         }
     }
 
-    /// True if `runnext` holds an item; a snapshot.
-    pub(crate) fn has_runnext(&self) -> bool {
-        !self.runnext.load(Ordering::Acquire).is_null()
-    }
-
     /// Owner only: puts `item` on the queue (Go: `runqput`). With `next`, `item` goes to
     /// `runnext` and the previous `runnext` (if any) is kicked to the tail. If the ring
     /// is full, half of it plus the item are returned for the global queue.

@@ -1,0 +1,89 @@
+//! Goroutine-local storage: values keyed by a `static` [`GoroutineLocal`], one per
+//! goroutine, dropped when the goroutine exits (gort's answer to `thread_local!`, whose
+//! values a goroutine must not rely on: it may resume on another thread).
+
+use core::any::Any;
+use core::cell::UnsafeCell;
+
+use crate::m;
+
+/// The per-goroutine map. Touched only by its goroutine.
+#[derive(Default)]
+pub(crate) struct Gls {
+    /// (key address, value) pairs; few per goroutine, so a vector beats a hash map.
+    slots: Vec<(usize, Box<dyn Any>)>,
+}
+
+impl core::fmt::Debug for Gls {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Gls")
+            .field("len", &self.slots.len())
+            .finish()
+    }
+}
+
+impl Gls {
+    /// Takes every value out (to drop them on the goroutine's own stack).
+    pub(crate) fn take(&mut self) -> Vec<(usize, Box<dyn Any>)> {
+        core::mem::take(&mut self.slots)
+    }
+}
+
+/// A goroutine-local variable: declare it as a `static` and call [`GoroutineLocal::with`];
+/// each goroutine sees its own value, created by `init` on first use and dropped when
+/// the goroutine exits. Outside a goroutine, `with` returns `None`.
+///
+/// ```
+/// use std::cell::Cell;
+/// use gort_sched::GoroutineLocal;
+/// static COUNTER: GoroutineLocal<Cell<u32>> = GoroutineLocal::new(|| Cell::new(0));
+/// assert_eq!(COUNTER.with(|c| c.get()), None); // not on a goroutine
+/// ```
+pub struct GoroutineLocal<T: 'static> {
+    init: fn() -> T,
+    /// Makes the static's address unique even for zero-sized payloads.
+    _unique: UnsafeCell<u8>,
+}
+
+// SAFETY: the static itself holds no value (values live in each goroutine's map, touched
+// only by that goroutine); `_unique` is never accessed.
+unsafe impl<T: 'static> Sync for GoroutineLocal<T> {}
+
+impl<T: 'static> core::fmt::Debug for GoroutineLocal<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("GoroutineLocal")
+    }
+}
+
+impl<T: 'static> GoroutineLocal<T> {
+    /// A key whose value starts as `init()` in each goroutine.
+    pub const fn new(init: fn() -> T) -> Self {
+        GoroutineLocal {
+            init,
+            _unique: UnsafeCell::new(0),
+        }
+    }
+
+    /// Runs `f` with this goroutine's value; `None` when not called on a goroutine.
+    pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let g = m::current_g()?;
+        let key = self as *const Self as usize;
+        // SAFETY: only the running goroutine touches its own map, and `f` gets a shared
+        // reference to a boxed value that stays put even if `f` adds other keys (the
+        // map is re-borrowed below only for lookup or push, never for removal).
+        let gls = unsafe { &mut *(*g).gls.get() };
+        let idx = match gls.slots.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let v: Box<dyn Any> = Box::new((self.init)());
+                gls.slots.push((key, v));
+                gls.slots.len() - 1
+            }
+        };
+        let value: *const dyn Any = &*gls.slots[idx].1;
+        // SAFETY: boxes are never removed while the goroutine runs, so the value
+        // outlives `f` even if `f` grows `slots` (moving the boxes, not their contents).
+        let value = unsafe { &*value };
+        value.downcast_ref::<T>().map(f)
+    }
+}

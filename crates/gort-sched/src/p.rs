@@ -1,0 +1,119 @@
+//! `P`: a processor — the right to run goroutines, with its run queue and free Gs (Go:
+//! runtime2.go `p`). See the crate docs for the overview.
+
+use core::cell::{Cell, UnsafeCell};
+
+use crate::g::{G, GPtr};
+use crate::run_queue::RunQueue;
+use crate::sync::atomic::{AtomicU32, Ordering};
+
+/// A P's status (Go: `_Pidle`, `_Prunning`, `_Psyscall`, `_Pgcstop`, `_Pdead`).
+///
+/// Transitions: Idle → Running (`acquirep`, by the M taking it from the idle list or
+/// handed it by `startm`); Running → Idle (`releasep` + `pidleput`); Idle/Running → Dead
+/// (`set_maxprocs` shrinking below its id); Dead → Idle (`set_maxprocs` growing again).
+/// `Syscall` and `GcStop` are reserved for syscalls and stop-the-world (later issues).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum PStatus {
+    /// On the idle list (or being handed to an M); its run queue is empty.
+    Idle = 0,
+    /// Owned by an M running goroutines.
+    Running = 1,
+    /// Owned by an M in a system call (not used yet).
+    Syscall = 2,
+    /// Stopped for stop-the-world (not used yet).
+    GcStop = 3,
+    /// Beyond GOMAXPROCS; unused until GOMAXPROCS grows again.
+    Dead = 4,
+}
+
+impl PStatus {
+    pub(crate) fn from_u32(v: u32) -> PStatus {
+        match v {
+            0 => PStatus::Idle,
+            1 => PStatus::Running,
+            2 => PStatus::Syscall,
+            3 => PStatus::GcStop,
+            _ => PStatus::Dead,
+        }
+    }
+}
+
+/// Free Gs kept per P before moving a batch to the global list (Go: `gfput`, 64/32).
+pub(crate) const GFREE_LOCAL_MAX: usize = 64;
+/// Free Gs left on a P after moving a batch to the global list.
+pub(crate) const GFREE_LOCAL_KEEP: usize = 32;
+/// Free Gs pulled from the global list at once (Go: `gfget`).
+pub(crate) const GFREE_BATCH: usize = 32;
+/// Goroutine ids taken from the global counter at once (Go: `_GoidCacheBatch`).
+pub(crate) const GOID_BATCH: u64 = 16;
+
+/// A processor.
+pub(crate) struct P {
+    /// Index in `allp`. Immutable.
+    pub(crate) id: u32,
+    /// [`PStatus`]. Atomic; written by the owning M or under `Sched::lock`.
+    pub(crate) status: AtomicU32,
+    /// Local run queue and runnext.
+    pub(crate) runq: RunQueue<G>,
+    /// Incremented for each new time slice (Go: `schedtick`). Atomic (read by
+    /// schedtrace); written only by the owning M.
+    pub(crate) schedtick: AtomicU32,
+    /// Dead Gs with stacks, ready for reuse (Go: `p.gFree`). Owned by the owning M.
+    pub(crate) gfree: UnsafeCell<Vec<GPtr>>,
+    /// Length of `gfree`, for schedtrace. Atomic; written only by the owning M.
+    pub(crate) gfree_len: AtomicU32,
+    /// Next goroutine id to hand out and the end of the cached batch (Go:
+    /// `goidcache`, `goidcacheend`). Owned by the owning M.
+    pub(crate) goid_cache: Cell<(u64, u64)>,
+    /// Id of the M owning this P, or -1 (for schedtrace). Atomic.
+    pub(crate) m_id: AtomicU32,
+}
+
+// SAFETY: a P is shared between Ms: the run queue is thread-safe, the atomics are
+// atomics, and the `Cell`/`UnsafeCell` fields are touched only by the owning M (one
+// at a time, handed over under `Sched::lock` or through `M::nextp`).
+unsafe impl Send for P {}
+// SAFETY: as above.
+unsafe impl Sync for P {}
+
+impl core::fmt::Debug for P {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("P")
+            .field("id", &self.id)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl P {
+    pub(crate) fn new(id: u32) -> P {
+        P {
+            id,
+            status: AtomicU32::new(PStatus::Idle as u32),
+            runq: RunQueue::new(),
+            schedtick: AtomicU32::new(0),
+            gfree: UnsafeCell::new(Vec::new()),
+            gfree_len: AtomicU32::new(0),
+            goid_cache: Cell::new((0, 0)),
+            m_id: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    pub(crate) fn status(&self) -> PStatus {
+        PStatus::from_u32(self.status.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_status(&self, s: PStatus) {
+        self.status.store(s as u32, Ordering::Release);
+    }
+
+    /// Asserts the P's invariants (by its owner or with the world quiet).
+    pub(crate) fn check_invariants(&self) {
+        self.runq.check_invariants();
+        if self.status() == PStatus::Idle {
+            debug_assert!(self.runq.is_empty(), "idle P with a non-empty run queue");
+        }
+    }
+}

@@ -1,0 +1,1296 @@
+//! `Sched`: the scheduler instance — global run queue, idle Ps and Ms, spinning, the
+//! schedule loop and `findRunnable` (Go: proc.go `schedt`, `schedule`, `findRunnable`,
+//! `wakep`, `startm`, `stopm`). See the crate docs for the overview.
+
+use core::ptr;
+use std::collections::VecDeque;
+
+use gort_stack::{Stack, StackInfo};
+
+use crate::config::{Config, MAX_PROCS};
+use crate::error::Error;
+use crate::fatal::{fatal, throw};
+use crate::g::{G, GPtr, GStatus, NOTIFIED};
+use crate::m::{Action, M, current_m, set_current_m};
+use crate::p::{GFREE_BATCH, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, GOID_BATCH, P, PStatus};
+use crate::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+};
+use crate::sync::{Arc, Mutex, MutexGuard, thread};
+
+/// Steal attempts over all Ps before giving up (Go: `stealTries`).
+const STEAL_TRIES: u32 = 4;
+/// The global queue is checked first every this many schedule ticks (Go: 61).
+const GLOBAL_RUNQ_TICK: u32 = 61;
+
+/// State protected by `Sched::lock` (Go: the fields of `schedt` under `sched.lock`).
+pub(crate) struct Locked {
+    /// Global run queue (Go: `sched.runq`).
+    pub(crate) runq: VecDeque<GPtr>,
+    /// Idle Ps (Go: `sched.pidle`).
+    pidle: Vec<*mut P>,
+    /// Idle Ms waiting for work (Go: `sched.midle`).
+    midle: Vec<*const M>,
+    /// Ms created and not exited (Go: `mcount()`).
+    pub(crate) mcount: u32,
+    /// Ms sleeping because their locked goroutine is not runnable (Go: `nmidlelocked`).
+    pub(crate) nmidlelocked: u32,
+    /// Every M ever created (freed when the scheduler drops).
+    pub(crate) allm: Vec<*mut M>,
+}
+
+/// A scheduler: Ps, Ms, queues. Created by [`run`]; lives while any of its Ms runs.
+pub(crate) struct Sched {
+    /// Go: `sched.lock`.
+    lock: Mutex<Locked>,
+    /// Length of `Locked::runq`, readable without the lock. Written under the lock.
+    runq_len: AtomicUsize,
+    /// Number of idle Ps (Go: `sched.npidle`). Written under the lock; SeqCst.
+    npidle: AtomicU32,
+    /// Number of spinning Ms (Go: `sched.nmspinning`). SeqCst.
+    nmspinning: AtomicU32,
+    /// Number of idle Ms, for schedtrace. Written under the lock.
+    nmidle: AtomicU32,
+    /// GOMAXPROCS. Atomic.
+    gomaxprocs: AtomicU32,
+    /// All Ps, allocated on first use and freed on drop (Go: `allp`). A slot, once
+    /// non-null, never changes.
+    allp: Box<[AtomicPtr<P>]>,
+    /// Free Gs with stacks beyond what Ps keep (Go: `sched.gFree`). Own lock.
+    gfree: Mutex<Vec<GPtr>>,
+    /// Length of `gfree`, readable without its lock.
+    gfree_len: AtomicUsize,
+    /// Every G ever allocated (Go: `allgs`). Own lock.
+    allg: Mutex<Vec<GPtr>>,
+    /// Live goroutines (Go: `gcount`).
+    ngoroutine: AtomicI64,
+    /// Next goroutine-id batch start (Go: `sched.goidgen`).
+    goid_gen: AtomicU64,
+    /// Next M id.
+    mid_gen: AtomicU32,
+    /// Set once the main goroutine has returned; every M then exits.
+    shutdown: AtomicBool,
+    /// The main goroutine.
+    main_g: AtomicPtr<G>,
+    /// Configuration. Immutable.
+    pub(crate) config: Config,
+    /// When the scheduler started (schedtrace times are relative to it).
+    pub(crate) start: std::time::Instant,
+    /// A strong reference to itself while `run` runs, so that any thread (even one
+    /// without an M) can start a new M. Cleared when `run` returns.
+    me: Mutex<Option<Arc<Sched>>>,
+}
+
+// SAFETY: all shared state is behind `lock`, the other mutexes, or atomics; raw pointers
+// in `Locked` are handles to Ps/Ms owned by the scheduler.
+unsafe impl Send for Sched {}
+// SAFETY: as above.
+unsafe impl Sync for Sched {}
+
+impl core::fmt::Debug for Sched {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sched")
+            .field("gomaxprocs", &self.gomaxprocs())
+            .finish()
+    }
+}
+
+/// Options for one spawn.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SpawnOpts {
+    /// Goroutine name (diagnostics only).
+    pub(crate) name: Option<String>,
+    /// Stack size; `None` = the scheduler's default.
+    pub(crate) stack_size: Option<usize>,
+    /// This is the main goroutine: its exit ends the scheduler.
+    pub(crate) main: bool,
+}
+
+impl Sched {
+    fn new(config: Config) -> Sched {
+        let allp = (0..MAX_PROCS)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect();
+        Sched {
+            lock: Mutex::new(Locked {
+                runq: VecDeque::new(),
+                pidle: Vec::new(),
+                midle: Vec::new(),
+                mcount: 0,
+                nmidlelocked: 0,
+                allm: Vec::new(),
+            }),
+            runq_len: AtomicUsize::new(0),
+            npidle: AtomicU32::new(0),
+            nmspinning: AtomicU32::new(0),
+            nmidle: AtomicU32::new(0),
+            gomaxprocs: AtomicU32::new(0),
+            allp,
+            gfree: Mutex::new(Vec::new()),
+            gfree_len: AtomicUsize::new(0),
+            allg: Mutex::new(Vec::new()),
+            ngoroutine: AtomicI64::new(0),
+            goid_gen: AtomicU64::new(0),
+            mid_gen: AtomicU32::new(0),
+            shutdown: AtomicBool::new(false),
+            main_g: AtomicPtr::new(ptr::null_mut()),
+            config,
+            start: std::time::Instant::now(),
+            me: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Locked> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// GOMAXPROCS.
+    pub(crate) fn gomaxprocs(&self) -> u32 {
+        self.gomaxprocs.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn npidle(&self) -> u32 {
+        self.npidle.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn nmspinning(&self) -> u32 {
+        self.nmspinning.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn nmidle(&self) -> u32 {
+        self.nmidle.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn runq_len(&self) -> usize {
+        self.runq_len.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn ngoroutine(&self) -> i64 {
+        self.ngoroutine.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// P number `i`, if allocated.
+    pub(crate) fn p(&self, i: usize) -> Option<&P> {
+        let p = self.allp.get(i)?.load(Ordering::Acquire);
+        // SAFETY: Ps are freed only when the scheduler drops.
+        unsafe { p.as_ref() }
+    }
+
+    /// Every G ever allocated (for dumps and schedtrace).
+    pub(crate) fn allg(&self) -> Vec<GPtr> {
+        self.allg.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    // ---- global run queue (Go: globrunqput, globrunqget) ----
+
+    fn globrunqput_locked(&self, l: &mut Locked, g: GPtr) {
+        l.runq.push_back(g);
+        self.runq_len.store(l.runq.len(), Ordering::SeqCst);
+    }
+
+    fn globrunqput_batch(&self, batch: &[*mut G]) {
+        let mut l = self.lock();
+        l.runq.extend(batch.iter().map(|&g| GPtr(g)));
+        self.runq_len.store(l.runq.len(), Ordering::SeqCst);
+    }
+
+    /// Puts `g` on the global queue (Go: `globrunqput`, for a G readied by a thread
+    /// without a P or yielded).
+    pub(crate) fn globrunqput(&self, g: *mut G) {
+        let mut l = self.lock();
+        self.globrunqput_locked(&mut l, GPtr(g));
+    }
+
+    /// Takes a batch from the global queue for `p`: returns one G to run and moves up to
+    /// `n/GOMAXPROCS + 1` (at most half a local queue) more to `p`'s queue (Go:
+    /// `globrunqget`). `max` = 1 takes just one (the every-61-ticks fairness check).
+    fn globrunqget_locked(&self, l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
+        let size = l.runq.len();
+        if size == 0 {
+            return None;
+        }
+        let procs = self.gomaxprocs().max(1) as usize;
+        let mut n = (size / procs + 1).min(size);
+        if max > 0 {
+            n = n.min(max);
+        }
+        n = n.min(crate::run_queue::RUNQ_CAP as usize / 2);
+        let first = l.runq.pop_front().map(|g| g.0);
+        for _ in 1..n {
+            if let Some(g) = l.runq.pop_front() {
+                // SAFETY: the caller owns `p`; the local queue has room for half its
+                // capacity because it was empty or near-empty when we came here, and
+                // overflow (impossible then) would go back to the global queue.
+                if let Some(batch) = unsafe { p.runq.push(g.0, false) } {
+                    l.runq.extend(batch.into_iter().map(GPtr));
+                }
+            }
+        }
+        self.runq_len.store(l.runq.len(), Ordering::SeqCst);
+        first
+    }
+
+    // ---- idle Ps and Ms (Go: pidleput, pidleget, mput, mget) ----
+
+    fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
+        // SAFETY: Ps live as long as the scheduler.
+        let pr = unsafe { &*p };
+        pr.m_id.store(u32::MAX, Ordering::Relaxed);
+        if pr.id >= self.gomaxprocs() {
+            pr.set_status(PStatus::Dead);
+            return;
+        }
+        debug_assert!(pr.runq.is_empty(), "pidleput: P with runnable Gs");
+        pr.set_status(PStatus::Idle);
+        l.pidle.push(p);
+        self.npidle.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
+        while let Some(p) = l.pidle.pop() {
+            self.npidle.fetch_sub(1, Ordering::SeqCst);
+            // SAFETY: Ps live as long as the scheduler.
+            let pr = unsafe { &*p };
+            if pr.id < self.gomaxprocs() {
+                return Some(p);
+            }
+            pr.set_status(PStatus::Dead);
+        }
+        None
+    }
+
+    fn mput_locked(&self, l: &mut Locked, m: &M) {
+        l.midle.push(m);
+        self.nmidle.store(l.midle.len() as u32, Ordering::Relaxed);
+    }
+
+    fn mget_locked(&self, l: &mut Locked) -> Option<*const M> {
+        let m = l.midle.pop();
+        self.nmidle.store(l.midle.len() as u32, Ordering::Relaxed);
+        m
+    }
+
+    // ---- P ownership ----
+
+    fn acquirep(&self, m: &M, p: *mut P) {
+        // SAFETY: Ps live as long as the scheduler.
+        let pr = unsafe { &*p };
+        debug_assert!(m.p.get().is_null(), "acquirep: M already has a P");
+        pr.set_status(PStatus::Running);
+        pr.m_id.store(m.id, Ordering::Relaxed);
+        m.p.set(p);
+    }
+
+    fn releasep(&self, m: &M) -> *mut P {
+        let p = m.p.replace(ptr::null_mut());
+        if p.is_null() {
+            throw("releasep: M has no P");
+        }
+        p
+    }
+
+    // ---- waking Ms (Go: wakep, startm, newm, resetspinning) ----
+
+    /// Wakes an M to run work just made runnable, if there is an idle P and nobody is
+    /// already spinning (Go: `wakep`). The caller has published the work with a SeqCst
+    /// operation, which orders it before these loads (the StoreLoad half of Go's
+    /// "delicate dance").
+    #[inline]
+    pub(crate) fn wakep(&self) {
+        if self.npidle.load(Ordering::SeqCst) == 0 || self.nmspinning.load(Ordering::SeqCst) != 0 {
+            return;
+        }
+        if self
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        self.startm(None, true);
+    }
+
+    /// Runs P `p` (or an idle P) on an idle or new M (Go: `startm`). With `spinning`, the
+    /// caller has counted the M in `nmspinning`.
+    fn startm(&self, p: Option<*mut P>, spinning: bool) {
+        let mut l = self.lock();
+        let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
+            Some(p) => p,
+            None => {
+                drop(l);
+                if spinning {
+                    self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                }
+                return;
+            }
+        };
+        if self.is_shutdown() {
+            self.pidleput_locked(&mut l, p);
+            drop(l);
+            if spinning {
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+        match self.mget_locked(&mut l) {
+            Some(nm) => {
+                drop(l);
+                // SAFETY: Ms live as long as the scheduler.
+                let nm = unsafe { &*nm };
+                nm.spinning.store(spinning, Ordering::Relaxed);
+                nm.nextp.store(p, Ordering::Release);
+                nm.note.notify();
+            }
+            None => {
+                l.mcount += 1;
+                drop(l);
+                self.newm(p, spinning);
+            }
+        }
+    }
+
+    /// Starts a new OS thread as an M that will run `p` (Go: `newm`). The caller has
+    /// counted it in `mcount`.
+    fn newm(&self, p: *mut P, spinning: bool) {
+        let id = self.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
+        let sched = self.arc();
+        let pp = PPtr(p);
+        let spawned = thread::Builder::new()
+            .name(format!("gort-m{id}"))
+            .spawn(move || {
+                let pp = pp;
+                let m = Box::into_raw(Box::new(M::new(id, &sched)));
+                drop(sched);
+                // SAFETY: just allocated; freed only when the scheduler drops.
+                let mr = unsafe { &*m };
+                mr.sched().lock().allm.push(m);
+                mr.spinning.store(spinning, Ordering::Relaxed);
+                mr.sched().acquirep(mr, pp.0);
+                mstart(mr);
+                // Take the strong count out before dropping it: the drop may free `mr`.
+                // SAFETY: this thread owns `sched_arc`; `mr` is not touched afterwards.
+                let last = unsafe { (*mr.sched_arc.get()).take() };
+                drop(last);
+            });
+        if let Err(e) = spawned {
+            let _ = e;
+            throw("newm: failed to create new OS thread");
+        }
+    }
+
+    /// A strong reference to this scheduler (valid while `run` runs; `startm` does not
+    /// start Ms after shutdown).
+    fn arc(&self) -> Arc<Sched> {
+        let me = self.me.lock().unwrap_or_else(|e| e.into_inner());
+        me.as_ref()
+            .map(Arc::clone)
+            .unwrap_or_else(|| throw("newm: scheduler has ended"))
+    }
+
+    /// A spinning M found work: stop spinning and maybe wake another spinner (Go:
+    /// `resetspinning`).
+    fn resetspinning(&self, m: &M) {
+        m.spinning.store(false, Ordering::Relaxed);
+        let prev = self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        if prev == 0 {
+            throw("resetspinning: negative nmspinning");
+        }
+        self.wakep();
+    }
+
+    // ---- goroutine creation and free lists (Go: newproc, gfget, gfput) ----
+
+    /// Creates a goroutine running `f` on the current M's P (Go: `newproc`).
+    ///
+    /// # Safety
+    /// Everything `f` borrows outlives the goroutine (callers pass `'static` closures,
+    /// except `run`, which waits for its main goroutine).
+    pub(crate) unsafe fn newproc<F: FnOnce() + Send>(
+        &self,
+        m: &M,
+        f: F,
+        opts: SpawnOpts,
+    ) -> Result<(u64, *mut G), Error> {
+        let p = m.p.get();
+        if p.is_null() {
+            return Err(Error::NoRuntime);
+        }
+        // SAFETY: the current M owns `p`.
+        let pr = unsafe { &*p };
+        let size = opts.stack_size.unwrap_or(self.config.stack_size);
+        let g = self.gfget(pr, size)?;
+        // SAFETY: `gfget` hands out a G we own (Idle or Dead) with a stack.
+        let gr = unsafe { &*g };
+        let goid = self.next_goid(pr);
+        gr.goid.store(goid, Ordering::Relaxed);
+        // SAFETY: we own the G.
+        unsafe {
+            *gr.name.get() = opts.name.clone();
+            gr.set_entry(f);
+            let stack = (*gr.stack.get())
+                .as_ref()
+                .unwrap_or_else(|| throw("newproc: g without stack"));
+            *gr.ctx.get() = gort_stack::Context::new(stack, g_entry, g as usize);
+        }
+        if opts.main {
+            // Before the G is queued: another M may run it to completion at once.
+            self.main_g.store(g, Ordering::Relaxed);
+        }
+        let old = gr.status();
+        gr.cas_status(old, GStatus::Runnable);
+        self.ngoroutine.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the current M owns `p`.
+        if let Some(batch) = unsafe { pr.runq.push(g, true) } {
+            self.globrunqput_batch(&batch);
+        }
+        self.wakep();
+        Ok((goid, g))
+    }
+
+    fn next_goid(&self, p: &P) -> u64 {
+        let (mut next, mut end) = p.goid_cache.get();
+        if next == end {
+            next = self.goid_gen.fetch_add(GOID_BATCH, Ordering::Relaxed) + 1;
+            end = next + GOID_BATCH;
+        }
+        p.goid_cache.set((next + 1, end));
+        next
+    }
+
+    /// A dead G with a stack of at least `size` bytes: from `p`'s free list, else a batch
+    /// from the global list, else a new one (Go: `gfget`, `malg`).
+    fn gfget(&self, p: &P, size: usize) -> Result<*mut G, Error> {
+        // SAFETY: the current M owns `p` and so its free list.
+        let list = unsafe { &mut *p.gfree.get() };
+        if list.is_empty() && self.gfree_len.load(Ordering::Relaxed) > 0 {
+            let mut global = self.gfree.lock().unwrap_or_else(|e| e.into_inner());
+            let take = global.len().min(GFREE_BATCH);
+            let at = global.len() - take;
+            list.extend(global.drain(at..));
+            self.gfree_len.store(global.len(), Ordering::Relaxed);
+        }
+        let g = match list.pop() {
+            Some(g) => g.0,
+            None => {
+                let g = Box::into_raw(Box::new(G::new(self)));
+                self.allg
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(GPtr(g));
+                g
+            }
+        };
+        p.gfree_len.store(list.len() as u32, Ordering::Relaxed);
+        // SAFETY: we own `g` (fresh or from a free list).
+        let slot = unsafe { &mut *(*g).stack.get() };
+        if slot.as_ref().is_none_or(|s| s.size() < size) {
+            *slot = None;
+            match Stack::new(size) {
+                Ok(s) => *slot = Some(s),
+                Err(e) => {
+                    // Keep the G (stackless) for later reuse.
+                    list.push(GPtr(g));
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    /// Puts a dead G on `p`'s free list, moving a batch to the global list when the local
+    /// one is long (Go: `gfput`).
+    fn gfput(&self, p: &P, g: *mut G) {
+        // SAFETY: the current M owns `p` and so its free list.
+        let list = unsafe { &mut *p.gfree.get() };
+        list.push(GPtr(g));
+        if list.len() >= GFREE_LOCAL_MAX {
+            let mut global = self.gfree.lock().unwrap_or_else(|e| e.into_inner());
+            while list.len() > GFREE_LOCAL_KEEP {
+                if let Some(g) = list.pop() {
+                    global.push(g);
+                }
+            }
+            self.gfree_len.store(global.len(), Ordering::Relaxed);
+        }
+        p.gfree_len.store(list.len() as u32, Ordering::Relaxed);
+    }
+
+    // ---- readying (Go: ready / goready) ----
+
+    /// Makes waiting `g` runnable, or records an unpark that raced ahead of its park.
+    pub(crate) fn ready(&self, g: *mut G) {
+        // SAFETY: G structs live as long as their scheduler.
+        let gr = unsafe { &*g };
+        loop {
+            let s = gr.status.load(Ordering::Acquire);
+            if s == GStatus::Waiting as u32 {
+                if gr
+                    .status
+                    .compare_exchange(
+                        s,
+                        GStatus::Runnable as u32,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
+                    break;
+                }
+            } else if s == GStatus::Running as u32 {
+                if gr
+                    .status
+                    .compare_exchange(s, s | NOTIFIED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return;
+                }
+            } else {
+                throw("goready: g is not waiting (unpark without a park?)");
+            }
+        }
+        gr.set_wait_reason(None);
+        self.put_runnable(g);
+    }
+
+    /// Queues a runnable `g`: on the current P's `runnext` if this thread is one of our
+    /// Ms with a P, else on the global queue; then wakes an M if useful.
+    fn put_runnable(&self, g: *mut G) {
+        match current_m() {
+            Some(m) if ptr::eq(m.sched, self) && !m.p.get().is_null() => {
+                // SAFETY: the current M owns its P.
+                let pr = unsafe { &*m.p.get() };
+                // SAFETY: as above.
+                if let Some(batch) = unsafe { pr.runq.push(g, true) } {
+                    self.globrunqput_batch(&batch);
+                }
+            }
+            _ => {
+                self.globrunqput(g);
+                fence(Ordering::SeqCst);
+            }
+        }
+        self.wakep();
+    }
+
+    // ---- GOMAXPROCS ----
+
+    /// Makes sure Ps `0..n` exist, then sets GOMAXPROCS to `n` (Go: `procresize`, without
+    /// stopping the world: a P beyond the new count is retired by its M at its next
+    /// schedule point, and idle ones at once). Returns the previous value.
+    pub(crate) fn set_maxprocs(&self, n: usize) -> usize {
+        let n = n.clamp(1, MAX_PROCS) as u32;
+        let mut l = self.lock();
+        let old = self.gomaxprocs.load(Ordering::SeqCst);
+        for i in 0..n as usize {
+            if self.allp[i].load(Ordering::Acquire).is_null() {
+                let p = Box::into_raw(Box::new(P::new(i as u32)));
+                // Dead until below put on the idle list.
+                // SAFETY: just allocated.
+                unsafe { (*p).set_status(PStatus::Dead) };
+                self.allp[i].store(p, Ordering::Release);
+            }
+        }
+        self.gomaxprocs.store(n, Ordering::SeqCst);
+        // Retire idle Ps beyond n.
+        let mut kept = Vec::with_capacity(l.pidle.len());
+        for &p in &l.pidle {
+            // SAFETY: Ps live as long as the scheduler.
+            let pr = unsafe { &*p };
+            if pr.id >= n {
+                pr.set_status(PStatus::Dead);
+                self.npidle.fetch_sub(1, Ordering::SeqCst);
+            } else {
+                kept.push(p);
+            }
+        }
+        l.pidle = kept;
+        // Revive Ps below n that are dead (new, or retired earlier).
+        for i in 0..n as usize {
+            let p = self.allp[i].load(Ordering::Acquire);
+            // SAFETY: allocated above; Ps live as long as the scheduler.
+            let pr = unsafe { &*p };
+            if pr.status() == PStatus::Dead {
+                pr.set_status(PStatus::Idle);
+                l.pidle.push(p);
+                self.npidle.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        drop(l);
+        if n > old && self.runq_len() > 0 {
+            self.wakep();
+        }
+        old as usize
+    }
+
+    // ---- deadlock detection (Go: checkdead) ----
+
+    /// Called with the lock held when an M goes idle: if no M is running and the main
+    /// goroutine has not finished, every goroutine is blocked forever.
+    fn checkdead(&self, l: &Locked) {
+        if self.is_shutdown() {
+            return;
+        }
+        let run = l.mcount as i64 - l.midle.len() as i64 - l.nmidlelocked as i64;
+        if run > 0 {
+            return;
+        }
+        if run < 0 {
+            throw("checkdead: inconsistent counts");
+        }
+        if !l.runq.is_empty() {
+            return;
+        }
+        let mut dump = String::new();
+        for g in self.allg() {
+            // SAFETY: G structs live as long as their scheduler.
+            let gr = unsafe { &*g.0 };
+            if gr.status() == GStatus::Waiting {
+                let reason = gr
+                    .wait_reason()
+                    .map_or(GStatus::Waiting.as_str(), |r| r.as_str());
+                dump.push_str(&format!("\ngoroutine {} [{}]:\n", gr.goid(), reason));
+            }
+        }
+        fatal("all goroutines are asleep - deadlock!", &dump);
+    }
+
+    /// Ends the scheduler: every M exits at its next schedule point.
+    fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        let mut l = self.lock();
+        let idle: Vec<*const M> = l.midle.drain(..).collect();
+        self.nmidle.store(0, Ordering::Relaxed);
+        let all: Vec<*mut M> = l.allm.clone();
+        drop(l);
+        for m in idle {
+            // SAFETY: Ms live as long as the scheduler.
+            unsafe { (*m).note.notify() };
+        }
+        // Ms sleeping for their locked goroutine.
+        for m in all {
+            // SAFETY: as above.
+            let mr = unsafe { &*m };
+            if !mr.lockedg.get().is_null() {
+                mr.note.notify();
+            }
+        }
+    }
+}
+
+impl Drop for Sched {
+    fn drop(&mut self) {
+        let allg = core::mem::take(self.allg.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for g in allg {
+            // SAFETY: no M runs any more (each held a strong count); the Gs are ours.
+            unsafe {
+                (*g.0).drop_entry();
+                drop(Box::from_raw(g.0));
+            }
+        }
+        for p in self.allp.iter() {
+            let p = p.load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: as above.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+        let allm =
+            core::mem::take(&mut self.lock.get_mut().unwrap_or_else(|e| e.into_inner()).allm);
+        for m in allm {
+            // SAFETY: as above; each M's thread has finished with its M.
+            drop(unsafe { Box::from_raw(m) });
+        }
+    }
+}
+
+/// A `*mut P` that can move to a new M's thread.
+struct PPtr(*mut P);
+// SAFETY: the P is handed to exactly one new M.
+unsafe impl Send for PPtr {}
+
+// ---- the schedule loop (runs on g0: the M's own thread stack) ----
+
+/// The M's scheduler loop (Go: `mstart` → `schedule`). Returns at shutdown.
+pub(crate) fn mstart(m: &M) {
+    set_current_m(m);
+    let sched = m.sched();
+    loop {
+        if !m.lockedg.get().is_null() {
+            if !stoplockedm(m) {
+                break;
+            }
+            let g = m.lockedg.get();
+            execute(m, g, false);
+            continue;
+        }
+        let Some((g, inherit)) = find_runnable(m) else {
+            break;
+        };
+        if m.is_spinning() {
+            sched.resetspinning(m);
+        }
+        // SAFETY: G structs live as long as their scheduler.
+        let lm = unsafe { (*g).locked_m.load(Ordering::Relaxed) };
+        if !lm.is_null() && !ptr::eq(lm, m) {
+            // Hand our P to the M this goroutine is locked to, and wait (Go: startlockedm).
+            startlockedm(m, g);
+            continue;
+        }
+        execute(m, g, inherit);
+    }
+    // Shutdown: give the P back and leave.
+    if !m.p.get().is_null() {
+        let p = sched.releasep(m);
+        let mut l = sched.lock();
+        // SAFETY: Ps live as long as the scheduler.
+        unsafe { (*p).set_status(PStatus::Dead) };
+        l.mcount -= 1;
+    } else {
+        sched.lock().mcount -= 1;
+    }
+    set_current_m(ptr::null());
+}
+
+/// Runs `g` on `m` until it switches back to g0, then carries out what it asked for
+/// (Go: `execute` + the `mcall` targets `park_m`, `gosched_m`, `goexit0`).
+fn execute(m: &M, g: *mut G, inherit: bool) {
+    let sched = m.sched();
+    // SAFETY: the M owns its P.
+    let p = unsafe { &*m.p.get() };
+    if !inherit {
+        p.schedtick.store(
+            p.schedtick.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+    // SAFETY: G structs live as long as their scheduler; we own this runnable G.
+    let gr = unsafe { &*g };
+    gr.cas_status(GStatus::Runnable, GStatus::Running);
+    if cfg!(debug_assertions) {
+        gr.check_invariants();
+    }
+    m.curg.set(g);
+    // SAFETY: the running G's stack is ours while it runs.
+    let info = unsafe {
+        (*gr.stack.get())
+            .as_ref()
+            .map(|s| StackInfo::new(s, gr.goid(), "goroutine"))
+    };
+    gort_stack::set_current(info);
+    // SAFETY: `g0` is this thread's save slot; `ctx` holds the G's saved (or initial)
+    // context, valid to resume exactly once, and nobody else touches it while Running.
+    unsafe { gort_stack::switch(m.g0.get(), gr.ctx.get()) };
+    gort_stack::set_current(None);
+    m.curg.set(ptr::null_mut());
+    match m.action.replace(Action::None) {
+        Action::Park => {
+            if let Some(f) = m.parkfn.take() {
+                // SAFETY: `f` points at the unlock closure on the parked G's stack, which
+                // stays intact until the G is resumed, which cannot happen before it is
+                // made Waiting below (or found notified).
+                unsafe { (*f)() };
+            }
+            park_commit(m, g);
+        }
+        Action::Yield => {
+            gr.cas_status(GStatus::Running, GStatus::Runnable);
+            if m.lockedg.get() == g {
+                // A locked goroutine keeps its M: run it again directly.
+                m.lockedg_ready.set(true);
+            } else {
+                sched.globrunqput(g);
+            }
+        }
+        Action::Exit => goexit0(m, g),
+        Action::None => throw("execute: goroutine switched to g0 without an action"),
+    }
+}
+
+/// After a parking G's unlock ran: make it Waiting, or runnable again at once if an
+/// unpark already arrived.
+fn park_commit(m: &M, g: *mut G) {
+    // SAFETY: G structs live as long as their scheduler.
+    let gr = unsafe { &*g };
+    let running = GStatus::Running as u32;
+    if gr
+        .status
+        .compare_exchange(
+            running,
+            GStatus::Waiting as u32,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+    {
+        return;
+    }
+    // Notified early: the unpark is ours to carry out.
+    if gr
+        .status
+        .compare_exchange(
+            running | NOTIFIED,
+            GStatus::Runnable as u32,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        throw("park: g in a bad status");
+    }
+    gr.set_wait_reason(None);
+    if m.lockedg.get() == g {
+        m.lockedg_ready.set(true);
+        return;
+    }
+    // SAFETY: the M owns its P.
+    let p = unsafe { &*m.p.get() };
+    // SAFETY: as above.
+    if let Some(batch) = unsafe { p.runq.push(g, true) } {
+        m.sched().globrunqput_batch(&batch);
+    }
+}
+
+/// Frees an exited G (Go: `goexit0`).
+fn goexit0(m: &M, g: *mut G) {
+    let sched = m.sched();
+    // SAFETY: G structs live as long as their scheduler; the exited G is ours.
+    let gr = unsafe { &*g };
+    gr.cas_status(GStatus::Running, GStatus::Dead);
+    gr.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
+    if m.lockedg.get() == g {
+        m.lockedg.set(ptr::null_mut());
+    }
+    gr.set_wait_reason(None);
+    // SAFETY: we own the dead G.
+    unsafe { *gr.name.get() = None };
+    sched.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: the M owns its P.
+    let p = unsafe { &*m.p.get() };
+    sched.gfput(p, g);
+    if sched.main_g.load(Ordering::Relaxed) == g {
+        sched.begin_shutdown();
+    }
+}
+
+/// Finds a goroutine to run, in Go's order; parks the M when there is none. Returns
+/// `None` at shutdown. The flag is true if the G inherits the time slice (runnext).
+fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
+    let sched = m.sched();
+    'top: loop {
+        if sched.is_shutdown() {
+            return None;
+        }
+        if m.p.get().is_null() {
+            // No P (retired by set_maxprocs): wait for one.
+            if !stopm(m) {
+                return None;
+            }
+            continue;
+        }
+        // SAFETY: the M owns its P.
+        let p = unsafe { &*m.p.get() };
+        if p.id >= sched.gomaxprocs() {
+            retire_p(m);
+            continue;
+        }
+        if cfg!(debug_assertions) {
+            p.check_invariants();
+        }
+        // 1. Fairness: every 61st tick, one G from the global queue first.
+        if p.schedtick.load(Ordering::Relaxed) % GLOBAL_RUNQ_TICK == 0 && sched.runq_len() > 0 {
+            let mut l = sched.lock();
+            if let Some(g) = sched.globrunqget_locked(&mut l, p, 1) {
+                return Some((g, false));
+            }
+        }
+        // 2. Local run queue.
+        // SAFETY: the M owns its P.
+        if let Some(x) = unsafe { p.runq.pop() } {
+            return Some(x);
+        }
+        // 3. Global run queue.
+        if sched.runq_len() > 0 {
+            let mut l = sched.lock();
+            if let Some(g) = sched.globrunqget_locked(&mut l, p, 0) {
+                return Some((g, false));
+            }
+        }
+        // 4. Steal, if few enough Ms are spinning (at most half the busy Ps).
+        let procs = sched.gomaxprocs();
+        if m.is_spinning() || 2 * sched.nmspinning() < procs.saturating_sub(sched.npidle()) {
+            if !m.is_spinning() {
+                m.spinning.store(true, Ordering::Relaxed);
+                sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(g) = steal_work(m, p) {
+                return Some((g, false));
+            }
+        }
+        // 5. Nothing: give up the P, re-check, and sleep.
+        let mut l = sched.lock();
+        if let Some(g) = sched.globrunqget_locked(&mut l, p, 0) {
+            return Some((g, false));
+        }
+        let pp = sched.releasep(m);
+        sched.pidleput_locked(&mut l, pp);
+        drop(l);
+        if m.is_spinning() {
+            m.spinning.store(false, Ordering::Relaxed);
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            // Decrement, then re-check every source: a submitter that saw us spinning
+            // did not wake anyone (Go: the "delicate dance").
+            fence(Ordering::SeqCst);
+            for i in 0..sched.gomaxprocs() as usize {
+                if let Some(vp) = sched.p(i)
+                    && !vp.runq.is_empty()
+                {
+                    let mut l = sched.lock();
+                    if let Some(np) = sched.pidleget_locked(&mut l) {
+                        drop(l);
+                        sched.acquirep(m, np);
+                        m.spinning.store(true, Ordering::Relaxed);
+                        sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                        continue 'top;
+                    }
+                    break;
+                }
+            }
+            if sched.runq_len() > 0 {
+                let mut l = sched.lock();
+                if let Some(np) = sched.pidleget_locked(&mut l) {
+                    drop(l);
+                    sched.acquirep(m, np);
+                    continue 'top;
+                }
+            }
+        }
+        if !stopm(m) {
+            return None;
+        }
+    }
+}
+
+/// Moves a P beyond GOMAXPROCS off this M: its queue to the global queue, the P to
+/// Dead. The M then waits for a P.
+fn retire_p(m: &M) {
+    let sched = m.sched();
+    let p = sched.releasep(m);
+    // SAFETY: we owned the P until just now; nobody else takes a Dead P.
+    let pr = unsafe { &*p };
+    // SAFETY: we still are the queue's only owner.
+    let gs = unsafe { pr.runq.drain() };
+    let mut l = sched.lock();
+    for g in gs {
+        sched.globrunqput_locked(&mut l, GPtr(g));
+    }
+    pr.set_status(PStatus::Dead);
+    pr.m_id.store(u32::MAX, Ordering::Relaxed);
+    drop(l);
+    sched.wakep();
+}
+
+/// Four passes over the other Ps in random order, stealing half of a victim's queue;
+/// `runnext` only on the last pass (Go: `stealWork`).
+fn steal_work(m: &M, p: &P) -> Option<*mut G> {
+    let sched = m.sched();
+    let n = sched.gomaxprocs() as usize;
+    if n <= 1 {
+        return None;
+    }
+    for pass in 0..STEAL_TRIES {
+        let last = pass == STEAL_TRIES - 1;
+        let start = m.fastrand() as usize % n;
+        let stride = coprime_stride(m.fastrand() as usize, n);
+        for k in 0..n {
+            if sched.is_shutdown() {
+                return None;
+            }
+            let i = (start + k * stride) % n;
+            if i == p.id as usize {
+                continue;
+            }
+            let Some(victim) = sched.p(i) else { continue };
+            let st = victim.status();
+            if st != PStatus::Running {
+                continue;
+            }
+            // SAFETY: the M owns `p`, and `victim` is another P.
+            if let Some(g) = unsafe { p.runq.steal_from(&victim.runq, last, true) } {
+                return Some(g);
+            }
+        }
+    }
+    None
+}
+
+/// A stride in `1..n` coprime with `n`, so `start + k*stride` visits every P once.
+fn coprime_stride(r: usize, n: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let mut s = r % n;
+    loop {
+        if s == 0 {
+            s = 1;
+        }
+        if gcd(s, n) == 1 {
+            return s;
+        }
+        s = (s + 1) % n;
+    }
+}
+
+/// Parks an M without a P on the idle list until `startm` hands it one (Go: `stopm`).
+/// Returns false at shutdown.
+fn stopm(m: &M) -> bool {
+    let sched = m.sched();
+    debug_assert!(m.p.get().is_null(), "stopm: M holds a P");
+    {
+        let mut l = sched.lock();
+        if sched.is_shutdown() {
+            return false;
+        }
+        sched.mput_locked(&mut l, m);
+        sched.checkdead(&l);
+    }
+    loop {
+        m.note.wait();
+        let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
+        if !p.is_null() {
+            sched.acquirep(m, p);
+            return true;
+        }
+        if sched.is_shutdown() {
+            return false;
+        }
+    }
+}
+
+/// Another M found `g`, which is locked to M `g.locked_m`: give that M our P and wake it,
+/// then sleep (Go: `startlockedm`).
+fn startlockedm(m: &M, g: *mut G) {
+    let sched = m.sched();
+    // SAFETY: G structs live as long as their scheduler.
+    let lm = unsafe { (*g).locked_m.load(Ordering::Relaxed) };
+    // SAFETY: Ms live as long as the scheduler.
+    let lmr = unsafe { &*lm };
+    let p = sched.releasep(m);
+    {
+        let mut l = sched.lock();
+        l.nmidlelocked -= 1;
+    }
+    lmr.nextp.store(p, Ordering::Release);
+    lmr.note.notify();
+    // The locked M runs `g` from its `lockedg` slot; `g` stays Runnable until then.
+    let _ = stopm(m);
+}
+
+/// A locked M whose goroutine is not running: hand the P off and sleep until the
+/// goroutine is runnable again and someone hands us a P (Go: `stoplockedm`). Returns
+/// false at shutdown.
+fn stoplockedm(m: &M) -> bool {
+    let sched = m.sched();
+    if m.lockedg_ready.replace(false) && !m.p.get().is_null() {
+        // It yielded or was unparked while parking: it is on no queue; run it.
+        return true;
+    }
+    if !m.p.get().is_null() {
+        let p = sched.releasep(m);
+        handoffp(sched, p);
+    }
+    {
+        let mut l = sched.lock();
+        l.nmidlelocked += 1;
+        sched.checkdead(&l);
+    }
+    loop {
+        m.note.wait();
+        let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
+        if !p.is_null() {
+            sched.acquirep(m, p);
+            return true;
+        }
+        if sched.is_shutdown() {
+            return false;
+        }
+    }
+}
+
+/// Gives away a P whose M is about to block (Go: `handoffp`).
+fn handoffp(sched: &Sched, p: *mut P) {
+    // SAFETY: Ps live as long as the scheduler.
+    let pr = unsafe { &*p };
+    if !pr.runq.is_empty() || sched.runq_len() > 0 {
+        sched.startm(Some(p), false);
+        return;
+    }
+    if sched.nmspinning() + sched.npidle() == 0
+        && sched
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        sched.startm(Some(p), true);
+        return;
+    }
+    let mut l = sched.lock();
+    sched.pidleput_locked(&mut l, p);
+}
+
+// ---- on the goroutine's own stack ----
+
+/// Every goroutine starts here on its own stack (Go: `goexit` frame + the fn).
+///
+/// # Safety
+/// Called only by `switch` into a context made by `newproc`, with `arg` = the G.
+unsafe extern "C" fn g_entry(arg: usize) -> ! {
+    let g = arg as *mut G;
+    // SAFETY: the running G owns its entry.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*g).run_entry() }));
+    if let Err(payload) = r {
+        crate::panicking::goroutine_panicked(g, &*payload);
+    }
+    // Drop goroutine-locals here, on the goroutine's stack, where they may block.
+    // SAFETY: only the running G touches its own map.
+    let locals = unsafe { (*(*g).gls.get()).take() };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(locals)));
+    if let Err(payload) = r {
+        crate::panicking::goroutine_panicked(g, &*payload);
+    }
+    let m = current_m().unwrap_or_else(|| throw("goexit: no M"));
+    m.action.set(Action::Exit);
+    // SAFETY: switching from this G (saving into its ctx, never resumed) to g0.
+    unsafe { gort_stack::switch((*g).ctx.get(), m.g0.get()) };
+    throw("goexit: dead goroutine resumed")
+}
+
+/// Switches from the running goroutine `g` to its M's g0, asking for `action`; returns
+/// when `g` runs again (perhaps on another M).
+///
+/// # Safety
+/// `g` is the goroutine running on this thread's M.
+pub(crate) unsafe fn mcall(g: *mut G, action: Action) {
+    let m = current_m().unwrap_or_else(|| throw("mcall: no M"));
+    m.action.set(action);
+    // SAFETY: `g` is running here; its ctx is its own save slot and g0's context was
+    // saved when g0 switched to `g`.
+    unsafe { gort_stack::switch((*g).ctx.get(), m.g0.get()) };
+}
+
+/// Parks the running goroutine `g` (Go: `gopark`).
+///
+/// # Safety
+/// `g` is the goroutine running on this thread's M.
+pub(crate) unsafe fn gopark(g: *mut G, reason: crate::park::WaitReason, unlock: &mut dyn FnMut()) {
+    let m = current_m().unwrap_or_else(|| throw("gopark: no M"));
+    // SAFETY: G structs live as long as their scheduler.
+    unsafe { (*g).set_wait_reason(Some(reason)) };
+    // SAFETY: erase the closure's lifetime: it lives on this goroutine's stack, which
+    // stays intact until the goroutine resumes, and g0 calls it before that (`execute`).
+    let f: *mut (dyn FnMut() + 'static) =
+        unsafe { core::mem::transmute(unlock as *mut dyn FnMut()) };
+    m.parkfn.set(Some(f));
+    // SAFETY: forwarded from the caller.
+    unsafe { mcall(g, Action::Park) };
+}
+
+// ---- entry points used by the public API ----
+
+/// The scheduler of the current goroutine/M, if any.
+pub(crate) fn current_sched() -> Option<&'static Sched> {
+    current_m().map(|m| {
+        // SAFETY: an M's scheduler outlives the M's thread's use of it.
+        unsafe { &*m.sched }
+    })
+}
+
+/// Runs `f` as the main goroutine of a new scheduler on this thread (which becomes M0),
+/// and returns its result when it finishes (Go: `runtime.main`). Other goroutines still
+/// alive then are abandoned, as a Go program's are when `main` returns.
+pub fn run_with<F, R>(config: Config, f: F) -> Result<R, Error>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    if current_m().is_some() {
+        return Err(Error::NestedRun);
+    }
+    crate::panicking::install_hook();
+    let maxprocs = config.maxprocs;
+    let trace = (config.schedtrace_ms > 0).then_some((config.schedtrace_ms, config.scheddetail));
+    let sched = Arc::new(Sched::new(config));
+    *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&sched));
+    sched.set_maxprocs(maxprocs);
+    let m0 = Box::into_raw(Box::new(M::new(0, &sched)));
+    // SAFETY: just allocated; freed when the scheduler drops.
+    let m0r = unsafe { &*m0 };
+    {
+        let mut l = sched.lock();
+        l.allm.push(m0);
+        l.mcount = 1;
+        let p = sched
+            .pidleget_locked(&mut l)
+            .unwrap_or_else(|| throw("run: no P"));
+        drop(l);
+        sched.acquirep(m0r, p);
+    }
+    set_current_m(m0r);
+    let mut result: Option<R> = None;
+    let slot = SendPtr(&mut result as *mut Option<R>);
+    let main = move || {
+        let slot = slot;
+        let r = f();
+        // SAFETY: `result` lives in `run_with`'s frame, which returns only after the
+        // main goroutine has exited (shutdown begins in its `goexit0`).
+        unsafe { *slot.0 = Some(r) };
+    };
+    let opts = SpawnOpts {
+        main: true,
+        ..SpawnOpts::default()
+    };
+    // SAFETY: `main` borrows only what outlives this call (see above).
+    let spawned = unsafe { sched.newproc(m0r, main, opts) };
+    match spawned {
+        Ok(_) => {}
+        Err(e) => {
+            set_current_m(ptr::null());
+            *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return Err(e);
+        }
+    }
+    let monitor =
+        trace.map(|(ms, detail)| crate::schedtrace::start(Arc::clone(&sched), ms, detail));
+    mstart(m0r);
+    if let Some(h) = monitor {
+        h.stop();
+    }
+    *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    // SAFETY: this thread owns M0's `sched_arc`; M0's loop has ended. Take it out before
+    // dropping (the drop may free M0).
+    let m0_arc = unsafe { (*m0r.sched_arc.get()).take() };
+    drop(m0_arc);
+    if sched.ngoroutine() > 0 {
+        // Abandoned goroutines may still be unparked through stale handles; keep their
+        // scheduler (and its G structs) alive for the rest of the process.
+        core::mem::forget(Arc::clone(&sched));
+    }
+    drop(sched);
+    result
+        .ok_or(Error::NoRuntime)
+        .or_else(|_| throw("run: main goroutine ended without a result"))
+}
+
+/// A raw pointer that may cross into the main goroutine.
+struct SendPtr<T>(*mut T);
+// SAFETY: used only for the result slot, written once by the main goroutine and read by
+// `run_with` after the hand-off through the scheduler's Release/Acquire shutdown flag.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+
+/// Current GOMAXPROCS, or 0 outside a scheduler.
+pub(crate) fn gomaxprocs() -> usize {
+    current_sched().map_or(0, |s| s.gomaxprocs() as usize)
+}

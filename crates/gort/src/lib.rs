@@ -1,0 +1,140 @@
+//! gort: Go's runtime for Rust. This facade composes the layers into one runtime with
+//! Go's programming model: goroutines ([`go`], [`go!`]), channels and [`select!`]
+//! ([`chan`]), Go's `sync` package ([`sync`]), and Go's runtime knobs and reports.
+//!
+//! ```
+//! let sum = gort::run(|| {
+//!     let results = gort::chan::Chan::new(0);
+//!     for i in 0..10u64 {
+//!         let results = results.clone();
+//!         gort::go!(results.send(i * i));
+//!     }
+//!     (0..10).map(|_| results.recv().unwrap_or(0)).sum::<u64>()
+//! });
+//! assert_eq!(sum, 285);
+//! ```
+//!
+//! # The model
+//!
+//! [`run`] turns the calling thread into the first M of a new scheduler, runs the
+//! closure as the main goroutine (goroutine 1), and returns its result when it returns;
+//! goroutines still running then are abandoned, as in a Go program whose `main` returns.
+//! GOMAXPROCS comes from `GORT_MAXPROCS` (default: the number of CPUs), schedtrace from
+//! `GORT_DEBUG=schedtrace=MS,scheddetail=1`. A bad value stops the program with a
+//! message naming the variable and what it accepts.
+//!
+//! Go's fatal checks apply: when every goroutine is blocked forever the program prints
+//! `fatal error: all goroutines are asleep - deadlock!` with the blocked goroutines and
+//! exits with status 2; a panic that leaves a goroutine prints `panic: <msg>` and
+//! `goroutine N [running]:` and exits with status 2.
+//!
+//! # Glossary (Go → gort)
+//!
+//! | Go | gort |
+//! | --- | --- |
+//! | `go f()` | [`go`]`(f)`, [`go!`]`(f())` |
+//! | `runtime.Gosched` | [`yield_now`] |
+//! | `runtime.NumGoroutine` | [`num_goroutine`] |
+//! | `runtime.GOMAXPROCS(n)` | [`set_maxprocs`], [`gomaxprocs`] |
+//! | `runtime.LockOSThread` | [`lock_os_thread`] |
+//! | `GOMAXPROCS`, `GODEBUG` | `GORT_MAXPROCS`, `GORT_DEBUG` |
+//! | `make(chan T, n)` | `chan::Chan::new(n)` |
+//! | `sync.WaitGroup` etc. | `sync::WaitGroup` etc. |
+//!
+//! # Hazard: `thread_local!`
+//!
+//! A goroutine may resume on another OS thread after any blocking operation or
+//! [`yield_now`]. Do not hold a `thread_local!` borrow across one; use
+//! [`GoroutineLocal`] or [`lock_os_thread`].
+//!
+//! # Not done yet
+//!
+//! `#[gort::main]` (needs the gort-derive proc-macro crate), timers and sleeping,
+//! syscalls and sysmon, the netpoller, and asynchronous preemption: a goroutine gives up
+//! its thread only at channel, sync, yield and spawn points.
+
+pub use gort_sched::{
+    Config, Error, GoroutineLocal, WaitReason, goid, gomaxprocs, lock_os_thread, num_goroutine,
+    on_goroutine, set_maxprocs, unlock_os_thread, yield_now,
+};
+
+/// Channels and `select!` with Go's semantics (Go's `chan`).
+pub mod chan {
+    pub use gort_sched::chan::*;
+}
+
+/// Go's `sync` package: Mutex, RwLock, WaitGroup, Once, Cond, Semaphore.
+pub mod sync {
+    pub use gort_sched::gosync::*;
+}
+
+pub use gort_sched::select;
+
+mod builder;
+pub use builder::Builder;
+
+/// Runs `f` as the main goroutine of a new scheduler configured from the environment,
+/// and returns its result (see the crate docs).
+///
+/// A bad `GORT_MAXPROCS`/`GORT_DEBUG`, or a call from inside a goroutine, prints a
+/// message and exits with status 2; [`try_run`] returns those as errors instead.
+pub fn run<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    match try_run(f) {
+        Ok(r) => r,
+        Err(e) => die(&e),
+    }
+}
+
+/// [`run`] returning configuration and nesting errors.
+pub fn try_run<F, R>(f: F) -> Result<R, Error>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let config = Config::from_env()?;
+    gort_sched::run_with(config, f)
+}
+
+/// [`run`] with an explicit configuration (the environment is not read).
+pub fn run_with<F, R>(config: Config, f: F) -> Result<R, Error>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    gort_sched::run_with(config, f)
+}
+
+/// Starts a goroutine running `f` (Go: `go f()`).
+///
+/// Called outside [`run`] (or when no stack can be had) it prints the reason and exits
+/// with status 2; [`Builder::spawn`] returns the error instead.
+pub fn go<F: FnOnce() + Send + 'static>(f: F) {
+    if let Err(e) = gort_sched::spawn(f) {
+        die(&e);
+    }
+}
+
+/// `go!(expr)` runs `expr` in a new goroutine, moving what it uses (Go: `go expr`).
+/// Unlike Go, arguments are evaluated in the new goroutine.
+#[macro_export]
+macro_rules! go {
+    ($($body:tt)*) => {
+        $crate::go(move || {
+            $($body)*;
+        })
+    };
+}
+
+#[cold]
+#[inline(never)]
+fn die(e: &Error) -> ! {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "gort: {e}");
+    let _ = err.flush();
+    std::process::exit(2)
+}
