@@ -50,6 +50,11 @@ pub(crate) struct Inner<T> {
     state: UnsafeCell<State<T>>,
     /// Buffer capacity (Go's `dataqsiz`). Immutable.
     cap: usize,
+    /// Creation order, the lock-order key under loom (addresses differ between model
+    /// executions, and loom needs every execution of a schedule to behave the same).
+    /// Immutable.
+    #[cfg(loom)]
+    seq: usize,
 }
 
 /// The lock-protected part of a channel.
@@ -239,8 +244,12 @@ impl<T> Inner<T> {
         self.state.with_mut(|st| unsafe { (*st).sendq.remove(w) });
     }
 
-    /// The channel's address, Go's lock order key for `select`.
+    /// The channel's address, Go's lock order key for `select` (under loom, the
+    /// creation order instead; see `seq`).
     pub(crate) fn addr(&self) -> usize {
+        #[cfg(loom)]
+        return self.seq;
+        #[cfg(not(loom))]
         core::ptr::from_ref(self).addr()
     }
 
@@ -378,6 +387,12 @@ impl<T> Chan<T> {
                     sendq: WaitQueue::new(),
                 }),
                 cap,
+                #[cfg(loom)]
+                seq: {
+                    use crate::sync::static_atomic::{AtomicUsize, Ordering};
+                    static SEQ: AtomicUsize = AtomicUsize::new(1);
+                    SEQ.fetch_add(1, Ordering::Relaxed)
+                },
             }),
         }
     }

@@ -68,7 +68,11 @@ impl Semaphore {
 
     /// Takes a permit if one is available now (Go's `cansemacquire`).
     pub fn try_acquire(&self) -> bool {
-        let mut v = self.count.load(Ordering::SeqCst);
+        self.try_acquire_from(self.count.load(Ordering::SeqCst))
+    }
+
+    /// `try_acquire` starting from the count `v` just read.
+    fn try_acquire_from(&self, mut v: usize) -> bool {
         loop {
             if v == 0 {
                 return false;
@@ -106,9 +110,13 @@ impl Semaphore {
         loop {
             let guard = self.lock();
             // Announce ourselves before the re-check, so a concurrent release either
-            // leaves a permit we see or sees us and wakes us.
+            // leaves a permit we see or sees us and wakes us. Both sides read the other
+            // side's variable with a read-modify-write, which always reads the latest
+            // value: a plain SeqCst load would do on hardware, but RMWs make the
+            // argument hold under acquire/release alone (and so under loom, which
+            // treats SeqCst accesses as AcqRel).
             self.nwait.fetch_add(1, Ordering::SeqCst);
-            if self.try_acquire() {
+            if self.try_acquire_from(self.count.fetch_add(0, Ordering::SeqCst)) {
                 self.nwait.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
@@ -135,8 +143,8 @@ impl Semaphore {
     pub(crate) fn release_as(&self, handoff: bool) {
         self.count.fetch_add(1, Ordering::SeqCst);
         // Easy case: no waiters. This check must come after the add, to pair with the
-        // waiter's increment-then-recheck in `acquire_as`.
-        if self.nwait.load(Ordering::SeqCst) == 0 {
+        // waiter's increment-then-recheck in `acquire_as` (an RMW read, see there).
+        if self.nwait.fetch_add(0, Ordering::SeqCst) == 0 {
             return;
         }
         let guard = self.lock();

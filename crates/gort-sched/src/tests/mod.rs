@@ -1,4 +1,6 @@
 //! Loom models of the scheduler's concurrency protocols (run with `cargo xtask loom gort-sched`).
 
+mod loom_chan;
+mod loom_gosync;
 mod loom_park;
 mod loom_run_queue;
