@@ -1,3 +1,108 @@
-//! gort-alloc: (being written).
+//! gort-alloc: Go's size-class allocator (mcache → mcentral → mheap) in Rust, usable as
+//! the `#[global_allocator]` and as the collector's object heap.
+//!
+//! # What it is
+//!
+//! Objects up to 32 KiB are rounded up to one of Go's 67 size classes, generated at
+//! compile time by the algorithm of Go's `mksizeclasses.go` (tail waste ≤ 12.5%,
+//! [`size_class`]). A span (a run of 8 KiB pages from `gort_heap::PageHeap`) holds objects
+//! of one *span class*: a size class plus a scan/noscan bit ([`SpanClass`]). Every span
+//! has a [`SpanMeta`] in persistent memory, linked from the heap's `Span::owner_data`,
+//! carrying an allocation bitmap and a mark bitmap, so `find_object(addr)` maps any
+//! interior address to its object's base, size and class in O(1) (span map lookup, then
+//! one multiplication by the class's division magic). Larger objects get their own span.
+//!
+//! # Glossary (Go name → gort name)
+//!
+//! | Go | gort |
+//! |---|---|
+//! | `mcache` | [`Cache`] (owned by a thread's TLS slot or a [`CacheHandle`], e.g. per P) |
+//! | `mcentral` | [`Central`] |
+//! | `mheap` (allocator half), `mallocgc` | [`Allocator`] |
+//! | `mspan` allocator fields (`allocBits`, `gcmarkBits`, `divMul`, `nelems`) | [`SpanMeta`] |
+//! | `spanClass`, `makeSpanClass` | [`SpanClass`] |
+//! | `class_to_size`, `size_to_class8/128` | [`size_class::CLASSES`], [`size_class::SIZE_TO_CLASS8`] |
+//! | `mcache.tiny`, `maxTinySize` | `Cache::alloc_tiny`, [`TINY_SIZE`] |
+//! | `findObject` | [`Allocator::find_object`] |
+//! | `mspan.sweep` | [`Allocator::sweep`] |
+//! | `MemStats` | [`AllocStats`] |
+//! | `throw` | [`fatal::fatal`] |
+//!
+//! # Fast path
+//!
+//! 1. `SpanClass::for_layout(size, align)`: one table lookup for align ≤ 8.
+//! 2. Pop the head of the thread cache's free list for that span class (a singly linked
+//!    list through the objects' first words). No lock, no atomic read-modify-write; the
+//!    statistics counter is a relaxed load + store of an owner-written atomic.
+//! 3. Free pushes onto the same list of the *freeing* thread's cache: the layout gives
+//!    the class, so no lookup is needed, whichever thread allocated the object.
+//!
+//! # Slow path
+//!
+//! 1. Empty list: `Central::carve` takes a batch (≈32 KiB worth, 2..128 objects) from the
+//!    class's partial spans under the class's lock, scanning allocation bitmaps with
+//!    `trailing_zeros` (Go `nextFreeFast`), linking the objects into a chain.
+//! 2. No partial span: `Allocator::grow` takes a span from the page heap.
+//! 3. A list over twice the batch: the older half goes back (`Allocator::flush_chain`):
+//!    each object's span is found through the page heap's lock-free span map, and the
+//!    batch is freed under the class's lock (one lock per batch, not per object). This is
+//!    also how objects freed on another thread return: batched, per class, never under a
+//!    global lock (tcmalloc's transfer, snmalloc's batching), so a producer/consumer pair
+//!    costs one lock round trip per batch on each side.
+//! 4. A span that becomes empty goes back to the page heap (one spare kept per class).
+//!
+//! # Deliberately not done
+//!
+//! - No per-span remote-free lists (mimalloc): with the layout known at free time, a
+//!   thread frees into its own cache and returns whole batches; see
+//!   docs/design/gort-alloc.md for the comparison.
+//! - No malloc headers or pointer bitmaps (Go 1.22): gort's collector traces precisely
+//!   through `Trace` and scans manual objects conservatively, so it needs only the
+//!   scan/noscan split.
+//! - The tiny allocator is not used by `GortAlloc`: Rust frees each object on its own,
+//!   and a tiny block can only be freed when all its objects are dead, which only the
+//!   collector knows. It serves the collector's noscan allocations ([`CacheHandle::alloc_tiny`]).
+//! - Statistics are summed without stopping the world, so a snapshot is approximate
+//!   while other threads allocate (Go's `ReadMemStats` stops the world).
+//!
+//! # Lock order
+//!
+//! `Allocator::orphan_lock` < `Central::lists` < `Allocator::meta_pool` /
+//! `Allocator::cache_pool` < page heap locks. No lock is held while calling into the page
+//! heap except as ordered here (spans are grown and released outside central locks).
+//!
+//! # Go sources followed
+//!
+//! `src/runtime/malloc.go`, `mcache.go`, `mcentral.go`, `mbitmap.go`, `mheap.go`,
+//! `msize.go`, `_mkmalloc/mksizeclasses.go`, `mstats.go`.
 
+mod allocator;
+mod bitmap;
+mod cache;
+mod central;
+mod collector;
+mod error;
+pub mod fatal;
+mod global_alloc;
+pub mod size_class;
+mod span_class;
+mod span_meta;
+mod stats;
 mod sync;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+pub use allocator::Allocator;
+pub use bitmap::Bitmap;
+pub use cache::{Cache, CacheHandle, TINY_SIZE};
+pub use central::Central;
+pub use collector::{ObjectInfo, SpanRef, SweepResult};
+pub use error::Error;
+pub use global_alloc::GortAlloc;
+pub use size_class::{ClassInfo, MAX_SMALL_SIZE, NUM_SIZE_CLASSES, SizeClass};
+pub use span_class::{NUM_SPAN_CLASSES, SpanClass};
+pub use span_meta::{MetaState, SpanMeta};
+pub use stats::{AllocStats, SizeClassStats};

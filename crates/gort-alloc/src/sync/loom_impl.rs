@@ -1,5 +1,8 @@
 //! The facade's loom side: loom's model-checked types under `--cfg loom`.
-#![allow(unused_imports, reason = "the facade exports more than each crate uses")]
+#![allow(
+    unused_imports,
+    reason = "the facade exports more than each crate uses"
+)]
 
 pub(crate) use loom::cell::UnsafeCell;
 pub(crate) use loom::hint::spin_loop;

@@ -1,5 +1,8 @@
 //! The facade's std side: plain std types, and an `UnsafeCell` with loom's `with` API.
-#![allow(unused_imports, reason = "the facade exports more than each crate uses")]
+#![allow(
+    unused_imports,
+    reason = "the facade exports more than each crate uses"
+)]
 
 pub(crate) use std::hint::spin_loop;
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};

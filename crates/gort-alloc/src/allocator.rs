@@ -1,0 +1,434 @@
+//! `Allocator`: the centrals, caches, span metadata and large objects over one
+//! `PageHeap` (Go: the allocator half of mheap.go and malloc.go). See the crate docs.
+
+use core::ptr::NonNull;
+
+use gort_heap::{Address, PAGE_SIZE, PageHeap, Span, SpanState, persistent_alloc};
+
+use crate::cache::{Cache, CacheHandle};
+use crate::central::{Central, Chain, RELEASE_MAX};
+use crate::error::Error;
+use crate::fatal::fatal;
+use crate::size_class::{NUM_SIZE_CLASSES, SizeClass};
+use crate::span_class::{NUM_SPAN_CLASSES, SpanClass};
+use crate::span_meta::{MetaState, SpanMeta};
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+/// Free metas, linked through `Locked::next`. Protected by `Allocator::meta_pool`.
+#[derive(Debug)]
+struct MetaPool {
+    head: *mut SpanMeta,
+}
+
+// SAFETY: the pointers are metas in persistent memory, reached only under the lock.
+unsafe impl Send for MetaPool {}
+
+/// Free caches, linked through `Cache::pool_next`. Protected by `Allocator::cache_pool`.
+#[derive(Debug)]
+pub(crate) struct CachePool {
+    pub(crate) head: *mut Cache,
+}
+
+// SAFETY: the pointers are caches in persistent memory, reached only under the lock.
+unsafe impl Send for CachePool {}
+
+/// Counters of large objects. Atomic; updated with `fetch_add` on the (slow) large path.
+#[derive(Debug)]
+pub(crate) struct LargeCounters {
+    /// Large objects allocated (cumulative).
+    pub(crate) nmalloc: AtomicU64,
+    /// Large objects freed (cumulative).
+    pub(crate) nfree: AtomicU64,
+    /// Bytes of large objects allocated (cumulative, span bytes from the object base).
+    pub(crate) alloc_bytes: AtomicU64,
+    /// Bytes of large objects freed (cumulative).
+    pub(crate) free_bytes: AtomicU64,
+}
+
+/// A size-class allocator over one page heap: one [`Central`] per span class, a pool of
+/// per-thread [`Cache`]s, the registry of span metadata, and the large-object path.
+///
+/// The process-wide instance is [`Allocator::global`]; tests build private ones over
+/// private page heaps (`testing::new_allocator`).
+#[derive(Debug)]
+pub struct Allocator {
+    /// The page heap spans come from. Immutable.
+    pages: &'static PageHeap,
+    /// One central per span class (index = `SpanClass::index`); class 0 is unused.
+    centrals: [Central; NUM_SPAN_CLASSES],
+    /// Recycled metas.
+    meta_pool: Mutex<MetaPool>,
+    /// Head of the registry of every meta ever made (push-only, linked by `all_next`).
+    all_metas: AtomicPtr<SpanMeta>,
+    /// Recycled caches.
+    pub(crate) cache_pool: Mutex<CachePool>,
+    /// Head of the registry of every cache ever made (push-only, linked by `all_next`).
+    pub(crate) all_caches: AtomicPtr<Cache>,
+    /// Large-object counters.
+    pub(crate) large: LargeCounters,
+    /// Objects freed by sweeping, per size class (index 0 unused; large sweeps count in
+    /// `large`). Atomic, `fetch_add` by the sweeper.
+    pub(crate) swept: [AtomicU64; NUM_SIZE_CLASSES],
+    /// The cache used by threads whose own cache is gone (during thread teardown),
+    /// created on first use. Every use holds `orphan_lock`.
+    orphan: AtomicPtr<Cache>,
+    /// Serialises uses of `orphan`.
+    orphan_lock: Mutex<()>,
+}
+
+impl Allocator {
+    /// A new allocator over `pages`.
+    pub fn new(pages: &'static PageHeap) -> Allocator {
+        Allocator {
+            pages,
+            centrals: core::array::from_fn(|i| Central::new(SpanClass(i as u8))),
+            meta_pool: Mutex::new(MetaPool {
+                head: core::ptr::null_mut(),
+            }),
+            all_metas: AtomicPtr::new(core::ptr::null_mut()),
+            cache_pool: Mutex::new(CachePool {
+                head: core::ptr::null_mut(),
+            }),
+            all_caches: AtomicPtr::new(core::ptr::null_mut()),
+            large: LargeCounters {
+                nmalloc: AtomicU64::new(0),
+                nfree: AtomicU64::new(0),
+                alloc_bytes: AtomicU64::new(0),
+                free_bytes: AtomicU64::new(0),
+            },
+            swept: core::array::from_fn(|_| AtomicU64::new(0)),
+            orphan: AtomicPtr::new(core::ptr::null_mut()),
+            orphan_lock: Mutex::new(()),
+        }
+    }
+
+    /// A new allocator over `pages`, placed in persistent memory (never freed), without
+    /// touching the Rust global allocator.
+    pub fn new_persistent(pages: &'static PageHeap) -> Result<&'static Allocator, Error> {
+        let p = persistent_alloc(size_of::<Allocator>(), align_of::<Allocator>())?;
+        let p = p.cast::<Allocator>().as_ptr();
+        // SAFETY: `p` is fresh persistent memory sized and aligned for an Allocator and
+        // never freed, so writing one there and lending it out for 'static is sound.
+        unsafe {
+            p.write(Allocator::new(pages));
+            Ok(&*p)
+        }
+    }
+
+    /// The page heap under this allocator.
+    pub fn page_heap(&self) -> &'static PageHeap {
+        self.pages
+    }
+
+    /// The central of `spc`.
+    pub fn central(&self, spc: SpanClass) -> &Central {
+        &self.centrals[spc.index()]
+    }
+
+    /// A cache (Go's mcache) for one thread or one P at a time, from the pool.
+    pub fn new_cache(&'static self) -> Result<CacheHandle, Error> {
+        Ok(CacheHandle::from_raw(Cache::acquire(self)?))
+    }
+
+    /// Runs `f` with the orphan cache, under its lock (threads whose cache is gone).
+    pub(crate) fn with_orphan<R>(&'static self, f: impl FnOnce(&Cache) -> R) -> Result<R, Error> {
+        let _g = self.orphan_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.orphan.load(Ordering::Acquire);
+        if c.is_null() {
+            c = Cache::acquire(self)?.cast_mut();
+            self.orphan.store(c, Ordering::Release);
+        }
+        // SAFETY: the orphan cache is used only under `orphan_lock`, which we hold.
+        Ok(f(unsafe { &*c }))
+    }
+
+    // ---- span metadata -------------------------------------------------------------
+
+    fn new_meta(&self) -> Result<&'static SpanMeta, Error> {
+        {
+            let mut pool = self.meta_pool.lock().unwrap_or_else(|e| e.into_inner());
+            let m = pool.head;
+            if !m.is_null() {
+                // SAFETY: `m` is a free meta on the pool, whose `next` the pool lock protects.
+                pool.head = unsafe { (*m).locked.with(|l| (*l).next) };
+                // SAFETY: persistent metas live forever.
+                return Ok(unsafe { &*m });
+            }
+        }
+        let p = persistent_alloc(size_of::<SpanMeta>(), align_of::<SpanMeta>())?;
+        let p = p.cast::<SpanMeta>().as_ptr();
+        // SAFETY: fresh persistent memory sized and aligned for a SpanMeta, never freed.
+        let m: &'static SpanMeta = unsafe {
+            p.write(SpanMeta::new());
+            &*p
+        };
+        let mut head = self.all_metas.load(Ordering::Relaxed);
+        loop {
+            m.all_next.store(head, Ordering::Relaxed);
+            match self.all_metas.compare_exchange_weak(
+                head,
+                p,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        Ok(m)
+    }
+
+    fn free_meta(&self, m: &'static SpanMeta) {
+        m.retire();
+        let mut pool = self.meta_pool.lock().unwrap_or_else(|e| e.into_inner());
+        let old = pool.head;
+        // SAFETY: `m` is retired and owned by us; the pool lock protects its `next`.
+        m.locked.with_mut(|l| unsafe { (*l).next = old });
+        pool.head = core::ptr::from_ref(m).cast_mut();
+    }
+
+    /// Every meta ever made (free ones included), newest first.
+    pub(crate) fn metas(&self) -> impl Iterator<Item = &'static SpanMeta> {
+        let mut p = self.all_metas.load(Ordering::Acquire);
+        core::iter::from_fn(move || {
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: registry entries are persistent metas, never freed.
+            let m: &'static SpanMeta = unsafe { &*p };
+            p = m.all_next.load(Ordering::Relaxed);
+            Some(m)
+        })
+    }
+
+    /// The meta of the span containing `addr`, if `addr` is in a span this allocator
+    /// handed out. O(1) and lock-free: page heap span map → `owner_data`.
+    #[inline]
+    pub(crate) fn meta_of(&self, addr: usize) -> Option<&'static SpanMeta> {
+        let span = self.pages.span_of(Address::new(addr))?;
+        let m = span.owner_data() as *const SpanMeta;
+        if m.is_null() {
+            return None;
+        }
+        // SAFETY: a non-zero owner_data on a span of our heap is a meta we published.
+        Some(unsafe { &*m })
+    }
+
+    // ---- small objects -------------------------------------------------------------
+
+    /// Takes up to `batch` free objects of `spc` from its central, growing the class by
+    /// one span when the central has none (Go `mcentral.cacheSpan` + `grow`).
+    #[cold]
+    pub(crate) fn refill(&self, spc: SpanClass, batch: usize) -> Result<Chain, Error> {
+        loop {
+            let chain = self.centrals[spc.index()].carve(batch);
+            if chain.len > 0 {
+                return Ok(chain);
+            }
+            self.grow(spc)?;
+        }
+    }
+
+    /// Adds one fresh span to `spc`'s central (Go `mcentral.grow`).
+    fn grow(&self, spc: SpanClass) -> Result<(), Error> {
+        let info = spc.size_class().info();
+        let span = self
+            .pages
+            .alloc_span(info.npages as usize, SpanState::InUse)?;
+        let meta = match self.new_meta() {
+            Ok(m) => m,
+            Err(e) => {
+                // SAFETY: we own the span we just got and nothing else saw it.
+                unsafe { self.pages.free_span(span) };
+                return Err(e);
+            }
+        };
+        meta.init(
+            core::ptr::from_ref(span) as usize,
+            span.start().as_usize(),
+            info.size as usize,
+            info.nelems as usize,
+            spc,
+            MetaState::Small,
+        );
+        span.set_span_class(spc.0);
+        span.set_owner_data(core::ptr::from_ref(meta) as usize);
+        // SAFETY: a freshly initialised Small meta of `spc`, on no list.
+        unsafe { self.centrals[spc.index()].add_span(meta) };
+        Ok(())
+    }
+
+    /// Frees a chain of `spc` objects (linked through their first words, `len` of them)
+    /// back to their spans, in batches under the central lock (Go has no manual free;
+    /// this is tcmalloc's transfer to the central list). Spans that become empty go back
+    /// to the page heap.
+    ///
+    /// # Safety
+    /// Every object on the chain was allocated from `spc` by this allocator and is not
+    /// used again by the caller.
+    pub(crate) unsafe fn flush_chain(&self, spc: SpanClass, mut head: usize, mut len: usize) {
+        let central = &self.centrals[spc.index()];
+        while len > 0 && head != 0 {
+            let mut batch = [(self.small_meta_checked(head, spc), 0usize); RELEASE_MAX];
+            let mut n = 0;
+            while n < RELEASE_MAX && len > 0 && head != 0 {
+                let obj = head;
+                // SAFETY: `obj` is a free object the caller gave us; its first word links
+                // the chain. Read it before the object goes back to its span.
+                head = unsafe { *(obj as *const usize) };
+                len -= 1;
+                batch[n] = (self.small_meta_checked(obj, spc), 0);
+                batch[n].1 = match batch[n].0.object_index(obj) {
+                    Some(i) if batch[n].0.object_addr(i) == obj => i,
+                    _ => fatal("free of a pointer that is not the start of an object"),
+                };
+                n += 1;
+            }
+            let out = central.give_back(&batch[..n]);
+            for &m in &out.release[..out.nrelease] {
+                // SAFETY: `give_back` unlinked the empty span; it is ours to release.
+                unsafe { self.release_small(&*(m as *const SpanMeta)) };
+            }
+        }
+    }
+
+    /// The `Small` meta of `spc` holding `obj`, or a fatal error.
+    #[inline]
+    fn small_meta_checked(&self, obj: usize, spc: SpanClass) -> &'static SpanMeta {
+        match self.meta_of(obj) {
+            Some(m) if m.state() == MetaState::Small && m.span_class() == spc => m,
+            _ => fatal("free of a pointer not allocated by gort-alloc with this layout"),
+        }
+    }
+
+    /// Returns an empty small span, unlinked from its central, to the page heap.
+    ///
+    /// # Safety
+    /// `m` is off every list, every object in it is free, and no one uses it again.
+    pub(crate) unsafe fn release_small(&self, m: &'static SpanMeta) {
+        // SAFETY: a Small meta's span address is the live heap span it describes.
+        let span: &'static Span = unsafe { &*(m.span_addr() as *const Span) };
+        span.set_owner_data(0);
+        self.free_meta(m);
+        // SAFETY: [Safety] the span is ours and empty; nothing refers to it any more.
+        unsafe { self.pages.free_span(span) };
+    }
+
+    /// Returns the empty spans every central keeps as spares to the page heap (so the
+    /// scavenger can release them). Returns the number of spans released.
+    pub fn release_spare_spans(&self) -> usize {
+        let mut total = 0;
+        let mut buf = [0usize; 16];
+        for c in &self.centrals {
+            loop {
+                let n = c.take_empty(0, &mut buf);
+                for &m in &buf[..n] {
+                    // SAFETY: `take_empty` unlinked these empty spans for us.
+                    unsafe { self.release_small(&*(m as *const SpanMeta)) };
+                }
+                total += n;
+                if n < buf.len() {
+                    break;
+                }
+            }
+        }
+        total
+    }
+
+    // ---- large objects -------------------------------------------------------------
+
+    /// Allocates a large object (over 32 KiB, or aligned beyond a page) on its own span
+    /// (Go `mcache.allocLarge`). With `zero`, the memory is zeroed unless the span is
+    /// known zero already (fresh or released pages).
+    pub(crate) fn alloc_large(
+        &self,
+        size: usize,
+        align: usize,
+        spc: SpanClass,
+        zero: bool,
+    ) -> Result<NonNull<u8>, Error> {
+        let pad = align.saturating_sub(PAGE_SIZE);
+        let npages = size
+            .checked_add(pad)
+            .and_then(|b| b.checked_add(PAGE_SIZE - 1))
+            .ok_or(Error::TooLarge { size, align })?
+            / PAGE_SIZE;
+        let span = self.pages.alloc_span(npages.max(1), SpanState::InUse)?;
+        let meta = match self.new_meta() {
+            Ok(m) => m,
+            Err(e) => {
+                // SAFETY: we own the span we just got and nothing else saw it.
+                unsafe { self.pages.free_span(span) };
+                return Err(e);
+            }
+        };
+        let base = span.start().align_up(align);
+        let elem = span.end().as_usize() - base.as_usize();
+        meta.init(
+            core::ptr::from_ref(span) as usize,
+            base.as_usize(),
+            elem,
+            1,
+            spc,
+            MetaState::Large,
+        );
+        // A large object is allocated from the start (its bit is the object's).
+        meta.alloc_bits.set_word(0, 1);
+        span.set_span_class(spc.0);
+        span.set_owner_data(core::ptr::from_ref(meta) as usize);
+        if zero && span.needs_zeroing() {
+            // SAFETY: `base..base+size` lies inside the span we own.
+            unsafe { core::ptr::write_bytes(base.as_ptr::<u8>(), 0, size) };
+        }
+        self.large.nmalloc.fetch_add(1, Ordering::Relaxed);
+        self.large
+            .alloc_bytes
+            .fetch_add(elem as u64, Ordering::Relaxed);
+        // SAFETY: span addresses are never null.
+        Ok(unsafe { NonNull::new_unchecked(base.as_ptr::<u8>()) })
+    }
+
+    /// Bytes usable in place at the large object `ptr` (from `ptr` to its span's end).
+    pub(crate) fn large_capacity(&self, ptr: usize) -> usize {
+        match self.meta_of(ptr) {
+            Some(m) if m.state() == MetaState::Large && m.start() == ptr => m.elem_size(),
+            _ => fatal("realloc of a pointer that is not a large object"),
+        }
+    }
+
+    /// Frees the large object at `ptr` and its span.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Allocator::alloc_large`] of this allocator and is not used again.
+    pub(crate) unsafe fn free_large(&self, ptr: usize) {
+        let m = match self.meta_of(ptr) {
+            Some(m) if m.state() == MetaState::Large && m.start() == ptr => m,
+            _ => fatal("free of a pointer that is not a large object of gort-alloc"),
+        };
+        self.large.nfree.fetch_add(1, Ordering::Relaxed);
+        self.large
+            .free_bytes
+            .fetch_add(m.elem_size() as u64, Ordering::Relaxed);
+        // SAFETY: [Safety] the object, and so its span, is ours to free.
+        unsafe { self.release_large(m) };
+    }
+
+    /// Returns a large object's span to the page heap.
+    ///
+    /// # Safety
+    /// `m` is a `Large` meta whose object is dead and unreachable.
+    pub(crate) unsafe fn release_large(&self, m: &'static SpanMeta) {
+        // SAFETY: a Large meta's span address is the live heap span it describes.
+        let span: &'static Span = unsafe { &*(m.span_addr() as *const Span) };
+        span.set_owner_data(0);
+        self.free_meta(m);
+        // SAFETY: [Safety] nothing uses the span any more.
+        unsafe { self.pages.free_span(span) };
+    }
+
+    /// The size class an allocation of `size` bytes at `align` uses (for tests and stats).
+    pub fn size_class_for(size: usize, align: usize) -> SizeClass {
+        SizeClass::for_layout(size, align).unwrap_or(SizeClass::LARGE)
+    }
+}

@@ -1,0 +1,620 @@
+//! `Cache`: a per-thread (or per-P) cache of free objects for every span class, with the
+//! lock-free, atomic-RMW-free fast paths, and `CacheHandle`, its owning handle (Go:
+//! mcache.go). See the crate docs for the overview.
+
+use core::ptr::NonNull;
+
+use gort_heap::persistent_alloc;
+
+use crate::allocator::Allocator;
+use crate::error::Error;
+use crate::size_class::{CLASSES, MAX_SMALL_SIZE};
+use crate::span_class::{NUM_SPAN_CLASSES, SpanClass};
+use crate::sync::UnsafeCell;
+use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+/// Objects moved between a cache and a central at once, per span class: about 32 KiB
+/// worth, between 2 and 128 objects (tcmalloc's `num_objects_to_move`).
+const fn batch_for(spc: usize) -> u32 {
+    let size = CLASSES[spc >> 1].size as usize;
+    if size == 0 {
+        return 0;
+    }
+    let b = MAX_SMALL_SIZE / size;
+    if b < 2 {
+        2
+    } else if b > 128 {
+        128
+    } else {
+        b as u32
+    }
+}
+
+/// Batch size per span class (see [`batch_for`]).
+static BATCH: [u32; NUM_SPAN_CLASSES] = {
+    let mut t = [0u32; NUM_SPAN_CLASSES];
+    let mut i = 0;
+    while i < NUM_SPAN_CLASSES {
+        t[i] = batch_for(i);
+        i += 1;
+    }
+    t
+};
+
+/// A bin's free list. Touched only by the thread that owns the cache.
+#[derive(Debug)]
+struct BinState {
+    /// First free object; each links to the next through its first word (0 ends).
+    head: usize,
+    /// Objects on the list. Invariant: equals the list's length.
+    count: u32,
+}
+
+/// The free objects of one span class held by a cache.
+#[derive(Debug)]
+struct Bin {
+    /// The free list. Owner only.
+    st: UnsafeCell<BinState>,
+    /// Objects allocated from this bin (cumulative). Atomic, written only by the owner
+    /// with a plain load/store pair (no read-modify-write); read by `Allocator::stats`.
+    nmalloc: AtomicU64,
+    /// Objects freed into this bin (cumulative). As `nmalloc`.
+    nfree: AtomicU64,
+}
+
+/// The tiny allocator's current block (Go `mcache.tiny`, `tinyoffset`). Owner only.
+#[derive(Debug)]
+struct Tiny {
+    /// Address of the current 16 B block, 0 for none.
+    block: usize,
+    /// Bytes of the block already handed out.
+    offset: usize,
+}
+
+/// Size of the tiny allocator's blocks (Go `maxTinySize`).
+pub const TINY_SIZE: usize = 16;
+
+/// A cache of free objects for every span class, owned by one thread (or one P) at a
+/// time (Go `mcache`). Its alloc and free fast paths pop and push a singly linked list:
+/// no lock and no atomic read-modify-write. A bin refills from its central in a batch
+/// when empty and flushes half to it when over twice the batch.
+///
+/// Caches live in persistent memory and are recycled through the allocator's pool, so
+/// their counters survive the threads that used them.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct Cache {
+    /// Free lists, one per span class.
+    bins: [Bin; NUM_SPAN_CLASSES],
+    /// The allocator this cache belongs to. Immutable.
+    alloc: &'static Allocator,
+    /// Tiny allocator state. Owner only.
+    tiny: UnsafeCell<Tiny>,
+    /// Tiny objects placed in an existing block (Go `tinyAllocs`). As `Bin::nmalloc`.
+    pub(crate) tiny_allocs: AtomicU64,
+    /// Next free cache in the pool. Protected by `Allocator::cache_pool`.
+    pool_next: UnsafeCell<*mut Cache>,
+    /// Next cache on the registry of every cache ever made. Written once before the
+    /// cache is pushed on the registry, immutable afterwards.
+    pub(crate) all_next: AtomicPtr<Cache>,
+}
+
+// SAFETY: the owner-only fields (`bins[_].st`, `tiny`) are touched only by the one thread
+// that owns the cache (the TLS slot or the `CacheHandle`), `pool_next` only under the pool
+// lock; everything another thread reads is atomic.
+unsafe impl Sync for Cache {}
+// SAFETY: as for Sync; a cache may change owner between uses.
+unsafe impl Send for Cache {}
+
+/// Adds one to an owner-written counter without a read-modify-write instruction.
+#[inline(always)]
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+impl Cache {
+    /// Takes a cache from `alloc`'s pool, or makes one in persistent memory.
+    pub(crate) fn acquire(alloc: &'static Allocator) -> Result<*const Cache, Error> {
+        {
+            let mut pool = alloc.cache_pool.lock().unwrap_or_else(|e| e.into_inner());
+            let c = pool.head;
+            if !c.is_null() {
+                // SAFETY: `c` is a free cache on the pool; the pool lock protects `pool_next`.
+                pool.head = unsafe { (*c).pool_next.with(|p| *p) };
+                return Ok(c);
+            }
+        }
+        let p = persistent_alloc(size_of::<Cache>(), align_of::<Cache>())?;
+        let p = p.cast::<Cache>().as_ptr();
+        let cache = Cache {
+            bins: core::array::from_fn(|_| Bin {
+                st: UnsafeCell::new(BinState { head: 0, count: 0 }),
+                nmalloc: AtomicU64::new(0),
+                nfree: AtomicU64::new(0),
+            }),
+            alloc,
+            tiny: UnsafeCell::new(Tiny {
+                block: 0,
+                offset: 0,
+            }),
+            tiny_allocs: AtomicU64::new(0),
+            pool_next: UnsafeCell::new(core::ptr::null_mut()),
+            all_next: AtomicPtr::new(core::ptr::null_mut()),
+        };
+        // SAFETY: fresh persistent memory sized and aligned for a Cache, never freed.
+        unsafe { p.write(cache) };
+        let mut head = alloc.all_caches.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `p` is ours until it is on the registry.
+            unsafe { (*p).all_next.store(head, Ordering::Relaxed) };
+            match alloc.all_caches.compare_exchange_weak(
+                head,
+                p,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        Ok(p)
+    }
+
+    /// Flushes every bin and puts the cache back on its allocator's pool.
+    ///
+    /// # Safety
+    /// The caller owns the cache and never uses it again.
+    pub(crate) unsafe fn release(&self) {
+        self.flush();
+        let mut pool = self
+            .alloc
+            .cache_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let old = pool.head;
+        // SAFETY: the pool lock protects `pool_next`; the cache is ours ([Safety]).
+        self.pool_next.with_mut(|p| unsafe { *p = old });
+        pool.head = core::ptr::from_ref(self).cast_mut();
+    }
+
+    /// The allocator this cache belongs to.
+    pub fn allocator(&self) -> &'static Allocator {
+        self.alloc
+    }
+
+    /// Pops a free object of `spc`, or `None` when the bin is empty. The fast path.
+    ///
+    /// # Safety
+    /// The calling thread owns this cache; `spc` is a small span class.
+    #[inline(always)]
+    pub(crate) unsafe fn alloc_fast(&self, spc: SpanClass) -> Option<NonNull<u8>> {
+        // SAFETY: span classes index `bins` by construction ([Safety]: `spc` is small).
+        let bin = unsafe { self.bins.get_unchecked(spc.index()) };
+        // SAFETY: the caller owns the cache, so no one else touches the bin's list; every
+        // object on it is free and starts with the link to the next.
+        let p = bin.st.with_mut(|s| unsafe {
+            let s = &mut *s;
+            let head = s.head;
+            if head != 0 {
+                s.head = *(head as *const usize);
+                s.count -= 1;
+            }
+            head
+        });
+        let p = NonNull::new(p as *mut u8)?;
+        bump(&bin.nmalloc);
+        Some(p)
+    }
+
+    /// Allocates one object of the small span class `spc`.
+    ///
+    /// # Safety
+    /// As [`Cache::alloc_fast`].
+    #[inline(always)]
+    pub(crate) unsafe fn alloc_small(&self, spc: SpanClass) -> Result<NonNull<u8>, Error> {
+        // SAFETY: forwarded.
+        match unsafe { self.alloc_fast(spc) } {
+            Some(p) => Ok(p),
+            // SAFETY: forwarded.
+            None => unsafe { self.alloc_refill(spc) },
+        }
+    }
+
+    /// Refills the empty bin of `spc` from its central and allocates from it (Go
+    /// `mcache.refill`).
+    ///
+    /// # Safety
+    /// As [`Cache::alloc_fast`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_refill(&self, spc: SpanClass) -> Result<NonNull<u8>, Error> {
+        let chain = self.alloc.refill(spc, BATCH[spc.index()] as usize)?;
+        // SAFETY: the chain's objects are ours; the first links to the rest.
+        let rest = unsafe { *(chain.head as *const usize) };
+        let bin = &self.bins[spc.index()];
+        // SAFETY: the caller owns the cache; the bin was empty (we only refill then).
+        bin.st.with_mut(|s| unsafe {
+            let s = &mut *s;
+            debug_assert_eq!(s.count, 0);
+            s.head = rest;
+            s.count = chain.len as u32 - 1;
+        });
+        bump(&bin.nmalloc);
+        // SAFETY: carved objects are never at address 0.
+        Ok(unsafe { NonNull::new_unchecked(chain.head as *mut u8) })
+    }
+
+    /// Frees an object of the small span class `spc` into its bin. The fast path; over
+    /// the bin's limit it flushes half the bin to the central.
+    ///
+    /// # Safety
+    /// The calling thread owns this cache; `p` was allocated from `spc` by this cache's
+    /// allocator (by any cache) and is not used again.
+    #[inline(always)]
+    pub(crate) unsafe fn free_small(&self, p: NonNull<u8>, spc: SpanClass) {
+        // SAFETY: span classes index `bins` by construction.
+        let bin = unsafe { self.bins.get_unchecked(spc.index()) };
+        // SAFETY: we own the cache and the object ([Safety]); it holds at least a word.
+        let over = bin.st.with_mut(|s| unsafe {
+            let s = &mut *s;
+            *(p.as_ptr() as *mut usize) = s.head;
+            s.head = p.as_ptr() as usize;
+            s.count += 1;
+            s.count > 2 * BATCH.get_unchecked(spc.index())
+        });
+        bump(&bin.nfree);
+        if over {
+            // SAFETY: forwarded.
+            unsafe { self.flush_bin(spc, BATCH[spc.index()] as usize) };
+        }
+    }
+
+    /// Keeps the `keep` most recently freed objects of `spc`'s bin and returns the rest
+    /// to the central.
+    ///
+    /// # Safety
+    /// The calling thread owns this cache.
+    #[cold]
+    #[inline(never)]
+    unsafe fn flush_bin(&self, spc: SpanClass, keep: usize) {
+        let bin = &self.bins[spc.index()];
+        // SAFETY: we own the bin; every object on its list links to the next.
+        let (head, n) = bin.st.with_mut(|s| unsafe {
+            let s = &mut *s;
+            let count = s.count as usize;
+            if count <= keep {
+                return (0, 0);
+            }
+            if keep == 0 {
+                let h = s.head;
+                s.head = 0;
+                s.count = 0;
+                return (h, count);
+            }
+            let mut last = s.head;
+            for _ in 1..keep {
+                last = *(last as *const usize);
+            }
+            let rest = *(last as *const usize);
+            *(last as *mut usize) = 0;
+            s.count = keep as u32;
+            (rest, count - keep)
+        });
+        if n > 0 {
+            // SAFETY: the detached objects are free `spc` objects of this allocator.
+            unsafe { self.alloc.flush_chain(spc, head, n) };
+        }
+    }
+
+    /// Returns every cached free object to the centrals and drops the tiny block (Go
+    /// `mcache.releaseAll`). The tiny block stays allocated until swept.
+    pub fn flush(&self) {
+        self.check_invariants();
+        for i in 2..NUM_SPAN_CLASSES {
+            // SAFETY: `flush` is called by the cache's owner (methods are reached only
+            // through the owning TLS slot or `CacheHandle`).
+            unsafe { self.flush_bin(SpanClass(i as u8), 0) };
+        }
+        // SAFETY: as above, owner only.
+        self.tiny.with_mut(|t| unsafe {
+            *t = Tiny {
+                block: 0,
+                offset: 0,
+            }
+        });
+    }
+
+    /// Allocates `size < 16` pointer-free bytes from the current tiny block, placing
+    /// several tiny objects in one 16 B block (Go `mallocgc` tiny path). A tiny object is
+    /// never freed alone: its block is reclaimed when the collector sweeps it unmarked.
+    ///
+    /// # Safety
+    /// The calling thread owns this cache; `size < 16`, `align <= 8`.
+    pub(crate) unsafe fn alloc_tiny(
+        &self,
+        size: usize,
+        align: usize,
+    ) -> Result<NonNull<u8>, Error> {
+        let natural = if size & 7 == 0 {
+            8
+        } else if size & 3 == 0 {
+            4
+        } else if size & 1 == 0 {
+            2
+        } else {
+            1
+        };
+        let align = natural.max(align);
+        // SAFETY: owner only ([Safety]).
+        let hit = self.tiny.with_mut(|t| unsafe {
+            let t = &mut *t;
+            let off = (t.offset + align - 1) & !(align - 1);
+            if t.block != 0 && off + size <= TINY_SIZE {
+                t.offset = off + size;
+                t.block + off
+            } else {
+                0
+            }
+        });
+        if let Some(p) = NonNull::new(hit as *mut u8) {
+            bump(&self.tiny_allocs);
+            return Ok(p);
+        }
+        // SAFETY: forwarded; the tiny span class is small.
+        let b = unsafe { self.alloc_small(SpanClass::TINY)? };
+        // SAFETY: a fresh 16 B object of ours.
+        unsafe { core::ptr::write_bytes(b.as_ptr(), 0, TINY_SIZE) };
+        // SAFETY: owner only.
+        self.tiny.with_mut(|t| unsafe {
+            let t = &mut *t;
+            if size < t.offset || t.block == 0 {
+                t.block = b.as_ptr() as usize;
+                t.offset = size;
+            }
+        });
+        Ok(b)
+    }
+
+    /// Allocates `size` bytes at `align` (scan unless `noscan` or `align` is below a
+    /// pointer's), zeroed when `zero`.
+    ///
+    /// # Safety
+    /// The calling thread owns this cache.
+    #[inline]
+    pub(crate) unsafe fn alloc_layout(
+        &self,
+        size: usize,
+        align: usize,
+        noscan: bool,
+        zero: bool,
+    ) -> Result<NonNull<u8>, Error> {
+        let spc = SpanClass::for_layout(size, align, noscan);
+        if spc.is_large() {
+            return self.alloc.alloc_large(size, align, spc, zero);
+        }
+        // SAFETY: forwarded; `spc` is small.
+        let p = unsafe { self.alloc_small(spc)? };
+        if zero {
+            // SAFETY: the object holds at least `size` bytes.
+            unsafe { core::ptr::write_bytes(p.as_ptr(), 0, size) };
+        }
+        Ok(p)
+    }
+
+    /// Frees an object allocated with the same `size`, `align`, `noscan`.
+    ///
+    /// # Safety
+    /// The calling thread owns this cache; `p` came from this allocator with this layout
+    /// and is not used again.
+    #[inline]
+    pub(crate) unsafe fn dealloc_layout(
+        &self,
+        p: NonNull<u8>,
+        size: usize,
+        align: usize,
+        noscan: bool,
+    ) {
+        let spc = SpanClass::for_layout(size, align, noscan);
+        if spc.is_large() {
+            // SAFETY: forwarded.
+            unsafe { self.alloc.free_large(p.as_ptr() as usize) };
+        } else {
+            // SAFETY: forwarded.
+            unsafe { self.free_small(p, spc) };
+        }
+    }
+
+    /// Resizes an object: in place when the new size stays in the same span class (or a
+    /// large object's span still fits it and is at most half empty), else allocate, copy,
+    /// free.
+    ///
+    /// # Safety
+    /// As [`Cache::dealloc_layout`] for `p` with the old layout.
+    pub(crate) unsafe fn realloc_layout(
+        &self,
+        p: NonNull<u8>,
+        size: usize,
+        align: usize,
+        noscan: bool,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, Error> {
+        let old = SpanClass::for_layout(size, align, noscan);
+        let new = SpanClass::for_layout(new_size, align, noscan);
+        if old == new {
+            if !old.is_large() {
+                return Ok(p);
+            }
+            let cap = self.alloc.large_capacity(p.as_ptr() as usize);
+            if new_size <= cap && new_size > cap / 2 {
+                return Ok(p);
+            }
+        }
+        // SAFETY: forwarded.
+        let q = unsafe { self.alloc_layout(new_size, align, noscan, false)? };
+        // SAFETY: both objects are live, distinct and hold at least min(size, new_size).
+        unsafe {
+            core::ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), size.min(new_size));
+            self.dealloc_layout(p, size, align, noscan);
+        }
+        Ok(q)
+    }
+
+    /// Allocation and free counts of span class `spc` (cumulative).
+    pub(crate) fn counts(&self, spc: usize) -> (u64, u64) {
+        let b = &self.bins[spc];
+        (
+            b.nmalloc.load(Ordering::Relaxed),
+            b.nfree.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Debug check: every bin's count equals its list's length. Owner only.
+    pub fn check_invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        for bin in &self.bins {
+            // SAFETY: called by the owner; the list links free objects.
+            bin.st.with(|s| unsafe {
+                let s = &*s;
+                let mut n = 0u32;
+                let mut p = s.head;
+                while p != 0 && n <= s.count {
+                    n += 1;
+                    p = *(p as *const usize);
+                }
+                if n != s.count {
+                    crate::fatal::fatal("cache bin count disagrees with its free list");
+                }
+            });
+        }
+    }
+}
+
+/// An owned cache, for a thread or a scheduler's P (Go: `p.mcache`). Not `Sync`: one
+/// owner at a time; `Send`, so a P's cache can move with the P. Dropping it flushes the
+/// cache and returns it to the pool.
+#[derive(Debug)]
+pub struct CacheHandle {
+    /// The cache, owned exclusively by this handle.
+    cache: NonNull<Cache>,
+}
+
+// SAFETY: the handle owns the cache exclusively; moving it moves the ownership.
+unsafe impl Send for CacheHandle {}
+
+impl CacheHandle {
+    pub(crate) fn from_raw(c: *const Cache) -> CacheHandle {
+        match NonNull::new(c.cast_mut()) {
+            Some(cache) => CacheHandle { cache },
+            None => crate::fatal::fatal("null cache"),
+        }
+    }
+
+    fn cache(&self) -> &Cache {
+        // SAFETY: persistent caches live forever; the handle owns this one.
+        unsafe { self.cache.as_ref() }
+    }
+
+    /// The allocator this cache belongs to.
+    pub fn allocator(&self) -> &'static Allocator {
+        self.cache().alloc
+    }
+
+    /// Allocates memory for `layout`: a scan object unless its alignment is below a
+    /// pointer's.
+    pub fn alloc(&mut self, layout: core::alloc::Layout) -> Result<NonNull<u8>, Error> {
+        // SAFETY: `&mut self` proves exclusive ownership of the cache.
+        unsafe {
+            self.cache()
+                .alloc_layout(layout.size(), layout.align(), false, false)
+        }
+    }
+
+    /// As [`CacheHandle::alloc`], zeroed (skipping the zeroing of fresh large spans).
+    pub fn alloc_zeroed(&mut self, layout: core::alloc::Layout) -> Result<NonNull<u8>, Error> {
+        // SAFETY: exclusive ownership.
+        unsafe {
+            self.cache()
+                .alloc_layout(layout.size(), layout.align(), false, true)
+        }
+    }
+
+    /// Allocates a pointer-free (noscan) object for `layout`.
+    pub fn alloc_noscan(&mut self, layout: core::alloc::Layout) -> Result<NonNull<u8>, Error> {
+        // SAFETY: exclusive ownership.
+        unsafe {
+            self.cache()
+                .alloc_layout(layout.size(), layout.align(), true, false)
+        }
+    }
+
+    /// Allocates a tiny pointer-free object (`size < 16`, `align <= 8`) from the tiny
+    /// allocator; larger requests go to [`CacheHandle::alloc_noscan`]. Tiny objects are
+    /// reclaimed only by the collector's sweep, never by a free.
+    pub fn alloc_tiny(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, Error> {
+        if size >= TINY_SIZE || align > 8 || size == 0 {
+            // SAFETY: exclusive ownership.
+            return unsafe { self.cache().alloc_layout(size, align, true, false) };
+        }
+        // SAFETY: exclusive ownership; `size < 16`, `align <= 8`.
+        unsafe { self.cache().alloc_tiny(size, align) }
+    }
+
+    /// Frees `ptr`, allocated by any cache of this allocator with `layout`
+    /// (scan/noscan as [`CacheHandle::alloc`]).
+    ///
+    /// # Safety
+    /// `ptr` came from [`CacheHandle::alloc`] (or the global allocator, when this is the
+    /// global `Allocator`) with `layout`, and is not used again.
+    pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: core::alloc::Layout) {
+        // SAFETY: exclusive ownership; the rest is [Safety].
+        unsafe {
+            self.cache()
+                .dealloc_layout(ptr, layout.size(), layout.align(), false)
+        }
+    }
+
+    /// Frees a noscan object from [`CacheHandle::alloc_noscan`].
+    ///
+    /// # Safety
+    /// As [`CacheHandle::dealloc`], for an object from `alloc_noscan` with `layout`.
+    pub unsafe fn dealloc_noscan(&mut self, ptr: NonNull<u8>, layout: core::alloc::Layout) {
+        // SAFETY: exclusive ownership; the rest is [Safety].
+        unsafe {
+            self.cache()
+                .dealloc_layout(ptr, layout.size(), layout.align(), true)
+        }
+    }
+
+    /// Resizes `ptr` (allocated with `layout`) to `new_size` bytes, in place when the
+    /// size class still fits.
+    ///
+    /// # Safety
+    /// As [`CacheHandle::dealloc`]; on `Ok` the old pointer is no longer valid unless equal.
+    pub unsafe fn realloc(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: core::alloc::Layout,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, Error> {
+        // SAFETY: exclusive ownership; the rest is [Safety].
+        unsafe {
+            self.cache()
+                .realloc_layout(ptr, layout.size(), layout.align(), false, new_size)
+        }
+    }
+
+    /// Returns every cached free object to the centrals (before a sweep, or when the P
+    /// goes idle).
+    pub fn flush(&mut self) {
+        self.cache().flush();
+    }
+}
+
+impl Drop for CacheHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle owns the cache and is going away.
+        unsafe { self.cache().release() };
+    }
+}

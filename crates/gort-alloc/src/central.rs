@@ -1,0 +1,407 @@
+//! `Central`: the spans of one span class with free objects (partial) and without (full),
+//! refilled from and flushed to by caches in batches (Go: mcentral.go). See the crate docs.
+
+use crate::bitmap::{BITMAP_WORDS, valid_mask};
+use crate::span_class::SpanClass;
+use crate::span_meta::{ListId, SpanMeta};
+use crate::sync::{Mutex, MutexGuard};
+
+/// Empty spans a central keeps before returning further ones to the page heap, so a
+/// class whose live count hovers around a span's worth does not thrash the page heap.
+pub(crate) const KEEP_EMPTY: usize = 1;
+
+/// A singly linked chain of free objects, linked through each object's first word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chain {
+    /// First object (0 = empty chain).
+    pub(crate) head: usize,
+    /// Last object (meaningless when empty).
+    pub(crate) tail: usize,
+    /// Number of objects.
+    pub(crate) len: usize,
+}
+
+impl Chain {
+    /// The empty chain.
+    pub(crate) const EMPTY: Chain = Chain {
+        head: 0,
+        tail: 0,
+        len: 0,
+    };
+
+    /// Appends `obj`.
+    ///
+    /// # Safety
+    /// `obj` is a free object of at least one word, owned by the caller.
+    #[inline]
+    pub(crate) unsafe fn push_back(&mut self, obj: usize) {
+        if self.head == 0 {
+            self.head = obj;
+        } else {
+            // SAFETY: `tail` is an object of this chain, owned by the caller ([Safety]).
+            unsafe { *(self.tail as *mut usize) = obj };
+        }
+        self.tail = obj;
+        self.len += 1;
+    }
+
+    /// Terminates the chain (writes 0 into the last object's link).
+    ///
+    /// # Safety
+    /// As [`Chain::push_back`]: the objects are owned by the caller.
+    pub(crate) unsafe fn terminate(&self) {
+        if self.head != 0 {
+            // SAFETY: `tail` is owned by the caller.
+            unsafe { *(self.tail as *mut usize) = 0 };
+        }
+    }
+}
+
+/// A doubly linked list of metas, linked through `Locked::{next, prev}`.
+#[derive(Debug)]
+pub(crate) struct SpanList {
+    head: *mut SpanMeta,
+    len: usize,
+}
+
+impl SpanList {
+    const fn new() -> SpanList {
+        SpanList {
+            head: core::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Pushes `m` at the head and records `id` as its list.
+    ///
+    /// # Safety
+    /// The caller holds the lock protecting this list and `m`'s `Locked` fields, and `m`
+    /// is on no list.
+    unsafe fn push(&mut self, m: *mut SpanMeta, id: ListId) {
+        let old = self.head;
+        // SAFETY: [Safety] the lock protects `m` and `old`, both live metas.
+        unsafe {
+            (*m).locked.with_mut(|l| {
+                (*l).next = old;
+                (*l).prev = core::ptr::null_mut();
+                (*l).list = id;
+            });
+            if !old.is_null() {
+                (*old).locked.with_mut(|l| (*l).prev = m);
+            }
+        }
+        self.head = m;
+        self.len += 1;
+    }
+
+    /// Unlinks `m`, which is on this list.
+    ///
+    /// # Safety
+    /// As [`SpanList::push`], and `m` is on this list.
+    unsafe fn remove(&mut self, m: *mut SpanMeta) {
+        // SAFETY: [Safety] the lock protects `m` and its neighbours.
+        unsafe {
+            let (next, prev) = (*m).locked.with_mut(|l| {
+                let np = ((*l).next, (*l).prev);
+                (*l).next = core::ptr::null_mut();
+                (*l).prev = core::ptr::null_mut();
+                (*l).list = ListId::None;
+                np
+            });
+            if !next.is_null() {
+                (*next).locked.with_mut(|l| (*l).prev = prev);
+            }
+            if prev.is_null() {
+                self.head = next;
+            } else {
+                (*prev).locked.with_mut(|l| (*l).next = next);
+            }
+        }
+        self.len -= 1;
+    }
+}
+
+/// The lists of one central. Protected by `Central::lists`.
+#[derive(Debug)]
+pub(crate) struct Lists {
+    /// Spans with at least one free object (Go `partial`).
+    partial: SpanList,
+    /// Spans with no free object (Go `full`).
+    full: SpanList,
+    /// Empty spans on `partial`. At most `KEEP_EMPTY` once every freshly added span has
+    /// been carved from (two threads may grow the class at once).
+    nempty: usize,
+}
+
+// SAFETY: the raw pointers are metas in persistent memory, reached only under the lock.
+unsafe impl Send for Lists {}
+
+/// One span class's central free lists (Go `mcentral`).
+#[derive(Debug)]
+pub struct Central {
+    /// This central's span class. Immutable.
+    spc: SpanClass,
+    /// The partial and full lists, and every `Locked` field of the metas on them.
+    lists: Mutex<Lists>,
+}
+
+/// What [`Central::give_back`] did besides freeing the objects.
+#[derive(Debug)]
+pub(crate) struct GiveBack {
+    /// Spans that became empty beyond `KEEP_EMPTY`: off every list, for the caller to
+    /// return to the page heap.
+    pub(crate) release: [usize; RELEASE_MAX],
+    /// Entries used in `release`.
+    pub(crate) nrelease: usize,
+}
+
+/// Most objects handed to [`Central::give_back`] at once (and so most spans it releases).
+pub(crate) const RELEASE_MAX: usize = 64;
+
+impl Central {
+    /// An empty central for `spc`.
+    pub(crate) fn new(spc: SpanClass) -> Central {
+        Central {
+            spc,
+            lists: Mutex::new(Lists {
+                partial: SpanList::new(),
+                full: SpanList::new(),
+                nempty: 0,
+            }),
+        }
+    }
+
+    /// This central's span class.
+    pub fn span_class(&self) -> SpanClass {
+        self.spc
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lists> {
+        // A panic never happens while the lock is held; poisoning carries no meaning.
+        self.lists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a fresh span (every object free) to the partial list.
+    ///
+    /// # Safety
+    /// `m` is an initialised `Small` meta of this class, on no list, not shared yet.
+    pub(crate) unsafe fn add_span(&self, m: &'static SpanMeta) {
+        let mut lists = self.lock();
+        // SAFETY: we hold the lock; `m` is on no list ([Safety]).
+        unsafe {
+            lists
+                .partial
+                .push(core::ptr::from_ref(m).cast_mut(), ListId::Partial)
+        };
+        lists.nempty += 1;
+    }
+
+    /// Takes up to `max` free objects from partial spans into a chain (Go `cacheSpan`,
+    /// batched as tcmalloc's transfer cache). Returns an empty chain when no partial span
+    /// has a free object: the caller grows the class by one span and calls again.
+    pub(crate) fn carve(&self, max: usize) -> Chain {
+        let mut chain = Chain::EMPTY;
+        let mut lists = self.lock();
+        while chain.len < max {
+            let m = lists.partial.head;
+            if m.is_null() {
+                break;
+            }
+            // SAFETY: `m` is on our partial list, so a live meta of this class, and we
+            // hold the lock that protects its `Locked` fields and allocation bits.
+            let (was_empty, now_full) = unsafe { carve_span(&*m, max - chain.len, &mut chain) };
+            if was_empty {
+                lists.nempty -= 1;
+            }
+            if now_full {
+                // SAFETY: under the lock; `m` is on `partial`.
+                unsafe {
+                    lists.partial.remove(m);
+                    lists.full.push(m, ListId::Full);
+                }
+            }
+        }
+        drop(lists);
+        // SAFETY: the carved objects are ours now.
+        unsafe { chain.terminate() };
+        chain
+    }
+
+    /// Frees objects back into their spans (a cache's flush, a remote free, a sweep of one
+    /// object). `objs[i] = (meta, index)`; every meta is a `Small` meta of this class.
+    /// Spans that become empty beyond [`KEEP_EMPTY`] are unlinked and returned in the
+    /// result for the caller to release (outside the lock).
+    ///
+    /// A bit that is already clear means a double free or a bad pointer: fatal.
+    pub(crate) fn give_back(&self, objs: &[(&'static SpanMeta, usize)]) -> GiveBack {
+        debug_assert!(objs.len() <= RELEASE_MAX);
+        let mut out = GiveBack {
+            release: [0; RELEASE_MAX],
+            nrelease: 0,
+        };
+        let mut lists = self.lock();
+        for &(m, idx) in objs {
+            let w = idx / 64;
+            let bit = 1u64 << (idx % 64);
+            let word = m.alloc_bits.word(w);
+            if word & bit == 0 {
+                crate::fatal::fatal("free of an object that is not allocated (double free?)");
+            }
+            m.alloc_bits.set_word(w, word & !bit);
+            let mp = core::ptr::from_ref(m).cast_mut();
+            // SAFETY: `m` is a meta of this class (caller's contract) and we hold the lock.
+            let (was_full, now_empty) = m.locked.with_mut(|l| unsafe {
+                let l = &mut *l;
+                let was_full = l.alloc_count as usize == m.nelems();
+                l.alloc_count -= 1;
+                if (w as u32) < l.search_word {
+                    l.search_word = w as u32;
+                }
+                (was_full, l.alloc_count == 0)
+            });
+            if was_full {
+                // SAFETY: under the lock; a full span is on `full`.
+                unsafe {
+                    lists.full.remove(mp);
+                    lists.partial.push(mp, ListId::Partial);
+                }
+            }
+            if now_empty {
+                lists.nempty += 1;
+                if lists.nempty > KEEP_EMPTY {
+                    lists.nempty -= 1;
+                    // SAFETY: under the lock; an empty span is on `partial`.
+                    unsafe { lists.partial.remove(mp) };
+                    out.release[out.nrelease] = mp as usize;
+                    out.nrelease += 1;
+                }
+            }
+            m.check_invariants();
+        }
+        out
+    }
+
+    /// Sweeps one span: frees every allocated object whose mark bit is clear, clears the
+    /// marks, and reports how many objects were freed and whether the span is now empty
+    /// and off the lists (the caller then releases it).
+    ///
+    /// # Safety
+    /// `m` is a `Small` meta of this class; no cache holds free objects of `m` unless
+    /// their mark bits are set (see `Allocator::sweep`).
+    pub(crate) unsafe fn sweep(&self, m: &'static SpanMeta) -> (usize, bool) {
+        let mut lists = self.lock();
+        let n = m.nelems();
+        let mut freed = 0;
+        let mut lowest_freed = BITMAP_WORDS as u32;
+        for w in 0..n.div_ceil(64) {
+            let alloc = m.alloc_bits.word(w);
+            let live = alloc & m.mark_bits.word(w) & valid_mask(w, n);
+            let dead = (alloc & !live).count_ones();
+            if dead != 0 {
+                lowest_freed = lowest_freed.min(w as u32);
+                freed += dead as usize;
+                m.alloc_bits.set_word(w, live);
+            }
+            m.mark_bits.set_word(w, 0);
+        }
+        let mp = core::ptr::from_ref(m).cast_mut();
+        // SAFETY: we hold the lock protecting `m`'s `Locked` fields.
+        let (list, was_empty, now_empty) = m.locked.with_mut(|l| unsafe {
+            let l = &mut *l;
+            let was_empty = l.alloc_count == 0;
+            l.alloc_count -= freed as u32;
+            l.search_word = l.search_word.min(lowest_freed);
+            (l.list, was_empty, l.alloc_count == 0)
+        });
+        if freed > 0 && list == ListId::Full {
+            // SAFETY: under the lock; `m` is on `full`.
+            unsafe {
+                lists.full.remove(mp);
+                lists.partial.push(mp, ListId::Partial);
+            }
+        }
+        let mut release = false;
+        if now_empty && !was_empty {
+            lists.nempty += 1;
+            if lists.nempty > KEEP_EMPTY {
+                lists.nempty -= 1;
+                // SAFETY: under the lock; `m` is on `partial`.
+                unsafe { lists.partial.remove(mp) };
+                release = true;
+            }
+        }
+        m.check_invariants();
+        (freed, release)
+    }
+
+    /// Unlinks every empty span beyond `keep` and returns up to `out.len()` of them for
+    /// the caller to release (the scavenger's and tests' way to give back spares).
+    pub(crate) fn take_empty(&self, keep: usize, out: &mut [usize]) -> usize {
+        let mut lists = self.lock();
+        let mut n = 0;
+        let mut m = lists.partial.head;
+        while !m.is_null() && lists.nempty > keep && n < out.len() {
+            // SAFETY: `m` is on our partial list and we hold the lock.
+            let (next, empty) = unsafe { (*m).locked.with(|l| ((*l).next, (*l).alloc_count == 0)) };
+            if empty {
+                // SAFETY: under the lock; `m` is on `partial`.
+                unsafe { lists.partial.remove(m) };
+                lists.nempty -= 1;
+                out[n] = m as usize;
+                n += 1;
+            }
+            m = next;
+        }
+        n
+    }
+
+    /// Spans on the partial and full lists.
+    pub fn span_counts(&self) -> (usize, usize) {
+        let lists = self.lock();
+        (lists.partial.len, lists.full.len)
+    }
+}
+
+/// Carves up to `max` free objects from `m` into `chain`. Returns whether the span was
+/// empty before and is full after.
+///
+/// # Safety
+/// The caller holds the lock of `m`'s central; `m` is a `Small` meta on its partial list.
+unsafe fn carve_span(m: &SpanMeta, max: usize, chain: &mut Chain) -> (bool, bool) {
+    let n = m.nelems();
+    let start = m.start();
+    let size = m.elem_size();
+    // SAFETY: the caller holds the lock protecting `Locked`.
+    m.locked.with_mut(|l| unsafe {
+        let l = &mut *l;
+        let was_empty = l.alloc_count == 0;
+        let mut taken = 0usize;
+        let mut w = l.search_word as usize;
+        let words = n.div_ceil(64);
+        while w < words && taken < max {
+            let word = m.alloc_bits.word(w);
+            let mut free = !word & valid_mask(w, n);
+            if free == 0 {
+                w += 1;
+                continue;
+            }
+            let mut set = 0u64;
+            while free != 0 && taken < max {
+                let b = free.trailing_zeros() as usize;
+                free &= free - 1;
+                set |= 1 << b;
+                // SAFETY: object `w*64+b` is free in `m`'s bitmap, so no one else owns it;
+                // setting its bit below hands it to the caller.
+                chain.push_back(start + (w * 64 + b) * size);
+                taken += 1;
+            }
+            m.alloc_bits.set_word(w, word | set);
+            if free == 0 {
+                w += 1;
+            }
+        }
+        l.search_word = w as u32;
+        l.alloc_count += taken as u32;
+        (was_empty && taken > 0, l.alloc_count as usize == n)
+    })
+}
