@@ -519,6 +519,14 @@ impl PageHeap {
         self.scavenger.running()
     }
 
+    /// The grown ranges of the heap, in address order (white-box tests).
+    #[cfg(test)]
+    pub(crate) fn grown_ranges(&self) -> Vec<(Address, Address)> {
+        let mut out = Vec::new();
+        self.lock().pages.for_each_range(|a, b| out.push((a, b)));
+        out
+    }
+
     /// Checks the heap's rules: the page allocator's own, the statistics against it, and
     /// that every free page maps to no span. O(heap size): for tests and debugging.
     pub fn check_invariants(&self) {

@@ -4,3 +4,5 @@
 mod loom_span_map;
 #[cfg(not(loom))]
 mod page_heap;
+#[cfg(not(loom))]
+mod page_heap_model;
