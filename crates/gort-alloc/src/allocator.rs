@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 use gort_heap::{Address, PAGE_SIZE, PageHeap, Span, SpanState, persistent_alloc};
 
 use crate::cache::{Cache, CacheHandle};
-use crate::central::{Central, Chain, RELEASE_MAX};
+use crate::central::{Central, RELEASE_MAX};
 use crate::error::Error;
 use crate::fatal::fatal;
 use crate::size_class::{NUM_SIZE_CLASSES, SizeClass};
@@ -217,14 +217,15 @@ impl Allocator {
 
     // ---- small objects -------------------------------------------------------------
 
-    /// Takes up to `batch` free objects of `spc` from its central, growing the class by
-    /// one span when the central has none (Go `mcentral.cacheSpan` + `grow`).
+    /// Fills `out` with free objects of `spc` from its central, growing the class by one
+    /// span when the central has none (Go `mcentral.cacheSpan` + `grow`). Returns how
+    /// many (at least one).
     #[cold]
-    pub(crate) fn refill(&self, spc: SpanClass, batch: usize) -> Result<Chain, Error> {
+    pub(crate) fn refill(&self, spc: SpanClass, out: &mut [usize]) -> Result<usize, Error> {
         loop {
-            let chain = self.centrals[spc.index()].carve(batch);
-            if chain.len > 0 {
-                return Ok(chain);
+            let n = self.centrals[spc.index()].carve(out);
+            if n > 0 {
+                return Ok(n);
             }
             self.grow(spc)?;
         }
@@ -259,36 +260,35 @@ impl Allocator {
         Ok(())
     }
 
-    /// Frees a chain of `spc` objects (linked through their first words, `len` of them)
-    /// back to their spans, in batches under the central lock (Go has no manual free;
-    /// this is tcmalloc's transfer to the central list). Spans that become empty go back
-    /// to the page heap.
+    /// Frees `objs`, objects of `spc`, back to their spans, in batches under the central
+    /// lock (Go has no manual free; this is tcmalloc's transfer to the central list).
+    /// Spans that become empty go back to the page heap. Object memory is not touched.
     ///
     /// # Safety
-    /// Every object on the chain was allocated from `spc` by this allocator and is not
-    /// used again by the caller.
-    pub(crate) unsafe fn flush_chain(&self, spc: SpanClass, mut head: usize, mut len: usize) {
+    /// Every object was allocated from `spc` by this allocator and is not used again by
+    /// the caller.
+    pub(crate) unsafe fn flush_objects(&self, spc: SpanClass, objs: &[usize]) {
         let central = &self.centrals[spc.index()];
-        while len > 0 && head != 0 {
-            let mut batch = [(self.small_meta_checked(head, spc), 0usize); RELEASE_MAX];
-            let mut n = 0;
-            while n < RELEASE_MAX && len > 0 && head != 0 {
-                let obj = head;
-                // SAFETY: `obj` is a free object the caller gave us; its first word links
-                // the chain. Read it before the object goes back to its span.
-                head = unsafe { *(obj as *const usize) };
-                len -= 1;
-                batch[n] = (self.small_meta_checked(obj, spc), 0);
-                batch[n].1 = match batch[n].0.object_index(obj) {
-                    Some(i) if batch[n].0.object_addr(i) == obj => i,
+        for chunk in objs.chunks(RELEASE_MAX) {
+            let mut m = self.small_meta_checked(chunk[0], spc);
+            let (mut lo, mut hi) = (m.start(), m.start() + m.nelems() * m.elem_size());
+            let mut batch = [(m, 0usize); RELEASE_MAX];
+            for (slot, &obj) in batch.iter_mut().zip(chunk) {
+                // Consecutive objects are often in the same span: skip the lookup.
+                if !(lo..hi).contains(&obj) {
+                    m = self.small_meta_checked(obj, spc);
+                    (lo, hi) = (m.start(), m.start() + m.nelems() * m.elem_size());
+                }
+                let i = match m.object_index(obj) {
+                    Some(i) if m.object_addr(i) == obj => i,
                     _ => fatal("free of a pointer that is not the start of an object"),
                 };
-                n += 1;
+                *slot = (m, i);
             }
-            let out = central.give_back(&batch[..n]);
-            for &m in &out.release[..out.nrelease] {
+            let out = central.give_back(&batch[..chunk.len()]);
+            for &r in &out.release[..out.nrelease] {
                 // SAFETY: `give_back` unlinked the empty span; it is ours to release.
-                unsafe { self.release_small(&*(m as *const SpanMeta)) };
+                unsafe { self.release_small(&*(r as *const SpanMeta)) };
             }
         }
     }

@@ -41,19 +41,21 @@ static BATCH: [u32; NUM_SPAN_CLASSES] = {
     t
 };
 
-/// A bin's free list. Touched only by the thread that owns the cache.
+/// A bin's stack of free objects. Touched only by the thread that owns the cache.
 #[derive(Debug)]
 struct BinState {
-    /// First free object; each links to the next through its first word (0 ends).
-    head: usize,
-    /// Objects on the list. Invariant: equals the list's length.
-    count: u32,
+    /// Free objects on the stack: `slots[0..n]`. Invariant: `n <= cap`.
+    n: u32,
+    /// Capacity of `slots`: twice the class's batch.
+    cap: u32,
+    /// The stack, in the cache's slot array (persistent memory). Immutable pointer.
+    slots: *mut usize,
 }
 
 /// The free objects of one span class held by a cache.
 #[derive(Debug)]
 struct Bin {
-    /// The free list. Owner only.
+    /// The stack of free objects. Owner only.
     st: UnsafeCell<BinState>,
     /// Objects allocated from this bin (cumulative). Atomic, written only by the owner
     /// with a plain load/store pair (no read-modify-write); read by `Allocator::stats`.
@@ -75,9 +77,10 @@ struct Tiny {
 pub const TINY_SIZE: usize = 16;
 
 /// A cache of free objects for every span class, owned by one thread (or one P) at a
-/// time (Go `mcache`). Its alloc and free fast paths pop and push a singly linked list:
-/// no lock and no atomic read-modify-write. A bin refills from its central in a batch
-/// when empty and flushes half to it when over twice the batch.
+/// time (Go `mcache`). Its alloc and free fast paths pop and push a stack of object
+/// addresses (tcmalloc's and jemalloc's bins): no lock, no atomic read-modify-write, and
+/// no access to the object's memory. A bin refills from its central in a batch when
+/// empty and flushes its older half to it when full (twice the batch).
 ///
 /// Caches live in persistent memory and are recycled through the allocator's pool, so
 /// their counters survive the threads that used them.
@@ -126,11 +129,24 @@ impl Cache {
         }
         let p = persistent_alloc(size_of::<Cache>(), align_of::<Cache>())?;
         let p = p.cast::<Cache>().as_ptr();
+        let total: usize = (0..NUM_SPAN_CLASSES).map(|i| 2 * BATCH[i] as usize).sum();
+        let slots = persistent_alloc(total * size_of::<usize>(), align_of::<usize>())?;
+        let mut next = slots.cast::<usize>().as_ptr();
         let cache = Cache {
-            bins: core::array::from_fn(|_| Bin {
-                st: UnsafeCell::new(BinState { head: 0, count: 0 }),
-                nmalloc: AtomicU64::new(0),
-                nfree: AtomicU64::new(0),
+            bins: core::array::from_fn(|i| {
+                let cap = 2 * BATCH[i];
+                let b = Bin {
+                    st: UnsafeCell::new(BinState {
+                        n: 0,
+                        cap,
+                        slots: next,
+                    }),
+                    nmalloc: AtomicU64::new(0),
+                    nfree: AtomicU64::new(0),
+                };
+                // SAFETY: the slot array holds the capacities of every bin in order.
+                next = unsafe { next.add(cap as usize) };
+                b
             }),
             alloc,
             tiny: UnsafeCell::new(Tiny {
@@ -190,16 +206,15 @@ impl Cache {
     pub(crate) unsafe fn alloc_fast(&self, spc: SpanClass) -> Option<NonNull<u8>> {
         // SAFETY: span classes index `bins` by construction ([Safety]: `spc` is small).
         let bin = unsafe { self.bins.get_unchecked(spc.index()) };
-        // SAFETY: the caller owns the cache, so no one else touches the bin's list; every
-        // object on it is free and starts with the link to the next.
+        // SAFETY: the caller owns the cache, so no one else touches the bin's stack;
+        // `slots[0..n]` are free objects.
         let p = bin.st.with_mut(|s| unsafe {
             let s = &mut *s;
-            let head = s.head;
-            if head != 0 {
-                s.head = *(head as *const usize);
-                s.count -= 1;
+            if s.n == 0 {
+                return 0;
             }
-            head
+            s.n -= 1;
+            *s.slots.add(s.n as usize)
         });
         let p = NonNull::new(p as *mut u8)?;
         bump(&bin.nmalloc);
@@ -228,24 +243,24 @@ impl Cache {
     #[cold]
     #[inline(never)]
     unsafe fn alloc_refill(&self, spc: SpanClass) -> Result<NonNull<u8>, Error> {
-        let chain = self.alloc.refill(spc, BATCH[spc.index()] as usize)?;
-        // SAFETY: the chain's objects are ours; the first links to the rest.
-        let rest = unsafe { *(chain.head as *const usize) };
         let bin = &self.bins[spc.index()];
-        // SAFETY: the caller owns the cache; the bin was empty (we only refill then).
-        bin.st.with_mut(|s| unsafe {
+        // SAFETY: the caller owns the cache; the bin is empty (we only refill then), and
+        // its slot array holds at least a batch.
+        let p = bin.st.with_mut(|s| unsafe {
             let s = &mut *s;
-            debug_assert_eq!(s.count, 0);
-            s.head = rest;
-            s.count = chain.len as u32 - 1;
-        });
+            debug_assert_eq!(s.n, 0);
+            let out = core::slice::from_raw_parts_mut(s.slots, BATCH[spc.index()] as usize);
+            let n = self.alloc.refill(spc, out)?;
+            s.n = n as u32 - 1;
+            Ok::<usize, Error>(out[n - 1])
+        })?;
         bump(&bin.nmalloc);
         // SAFETY: carved objects are never at address 0.
-        Ok(unsafe { NonNull::new_unchecked(chain.head as *mut u8) })
+        Ok(unsafe { NonNull::new_unchecked(p as *mut u8) })
     }
 
-    /// Frees an object of the small span class `spc` into its bin. The fast path; over
-    /// the bin's limit it flushes half the bin to the central.
+    /// Frees an object of the small span class `spc` into its bin. The fast path; a full
+    /// bin first returns its older half to the central.
     ///
     /// # Safety
     /// The calling thread owns this cache; `p` was allocated from `spc` by this cache's
@@ -254,23 +269,44 @@ impl Cache {
     pub(crate) unsafe fn free_small(&self, p: NonNull<u8>, spc: SpanClass) {
         // SAFETY: span classes index `bins` by construction.
         let bin = unsafe { self.bins.get_unchecked(spc.index()) };
-        // SAFETY: we own the cache and the object ([Safety]); it holds at least a word.
-        let over = bin.st.with_mut(|s| unsafe {
+        // SAFETY: we own the cache; `slots[n]` is inside the array when `n < cap`.
+        let pushed = bin.st.with_mut(|s| unsafe {
             let s = &mut *s;
-            *(p.as_ptr() as *mut usize) = s.head;
-            s.head = p.as_ptr() as usize;
-            s.count += 1;
-            s.count > 2 * BATCH.get_unchecked(spc.index())
+            if s.n < s.cap {
+                *s.slots.add(s.n as usize) = p.as_ptr() as usize;
+                s.n += 1;
+                true
+            } else {
+                false
+            }
         });
-        bump(&bin.nfree);
-        if over {
+        if !pushed {
             // SAFETY: forwarded.
-            unsafe { self.flush_bin(spc, BATCH[spc.index()] as usize) };
+            unsafe { self.free_slow(p, spc) };
         }
+        bump(&bin.nfree);
     }
 
-    /// Keeps the `keep` most recently freed objects of `spc`'s bin and returns the rest
-    /// to the central.
+    /// Frees into a full bin: returns the bin's older half to the central first.
+    ///
+    /// # Safety
+    /// As [`Cache::free_small`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(&self, p: NonNull<u8>, spc: SpanClass) {
+        // SAFETY: forwarded.
+        unsafe { self.flush_bin(spc, BATCH[spc.index()] as usize) };
+        let bin = &self.bins[spc.index()];
+        // SAFETY: we own the cache; the bin has room after the flush.
+        bin.st.with_mut(|s| unsafe {
+            let s = &mut *s;
+            *s.slots.add(s.n as usize) = p.as_ptr() as usize;
+            s.n += 1;
+        });
+    }
+
+    /// Keeps the `keep` most recently freed objects of `spc`'s bin and returns the older
+    /// ones to the central.
     ///
     /// # Safety
     /// The calling thread owns this cache.
@@ -278,32 +314,19 @@ impl Cache {
     #[inline(never)]
     unsafe fn flush_bin(&self, spc: SpanClass, keep: usize) {
         let bin = &self.bins[spc.index()];
-        // SAFETY: we own the bin; every object on its list links to the next.
-        let (head, n) = bin.st.with_mut(|s| unsafe {
+        // SAFETY: we own the bin; `slots[0..n]` are free objects of `spc`.
+        bin.st.with_mut(|s| unsafe {
             let s = &mut *s;
-            let count = s.count as usize;
-            if count <= keep {
-                return (0, 0);
+            let n = s.n as usize;
+            if n <= keep {
+                return;
             }
-            if keep == 0 {
-                let h = s.head;
-                s.head = 0;
-                s.count = 0;
-                return (h, count);
-            }
-            let mut last = s.head;
-            for _ in 1..keep {
-                last = *(last as *const usize);
-            }
-            let rest = *(last as *const usize);
-            *(last as *mut usize) = 0;
-            s.count = keep as u32;
-            (rest, count - keep)
+            let k = n - keep;
+            self.alloc
+                .flush_objects(spc, core::slice::from_raw_parts(s.slots, k));
+            core::ptr::copy(s.slots.add(k), s.slots, keep);
+            s.n = keep as u32;
         });
-        if n > 0 {
-            // SAFETY: the detached objects are free `spc` objects of this allocator.
-            unsafe { self.alloc.flush_chain(spc, head, n) };
-        }
     }
 
     /// Returns every cached free object to the centrals and drops the tiny block (Go
@@ -468,23 +491,17 @@ impl Cache {
         )
     }
 
-    /// Debug check: every bin's count equals its list's length. Owner only.
+    /// Debug check: no bin holds more than its capacity. Owner only.
     pub fn check_invariants(&self) {
         if !cfg!(debug_assertions) {
             return;
         }
         for bin in &self.bins {
-            // SAFETY: called by the owner; the list links free objects.
+            // SAFETY: called by the owner.
             bin.st.with(|s| unsafe {
                 let s = &*s;
-                let mut n = 0u32;
-                let mut p = s.head;
-                while p != 0 && n <= s.count {
-                    n += 1;
-                    p = *(p as *const usize);
-                }
-                if n != s.count {
-                    crate::fatal::fatal("cache bin count disagrees with its free list");
+                if s.n > s.cap {
+                    crate::fatal::fatal("cache bin holds more objects than its capacity");
                 }
             });
         }

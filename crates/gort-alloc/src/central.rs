@@ -10,53 +10,6 @@ use crate::sync::{Mutex, MutexGuard};
 /// class whose live count hovers around a span's worth does not thrash the page heap.
 pub(crate) const KEEP_EMPTY: usize = 1;
 
-/// A singly linked chain of free objects, linked through each object's first word.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Chain {
-    /// First object (0 = empty chain).
-    pub(crate) head: usize,
-    /// Last object (meaningless when empty).
-    pub(crate) tail: usize,
-    /// Number of objects.
-    pub(crate) len: usize,
-}
-
-impl Chain {
-    /// The empty chain.
-    pub(crate) const EMPTY: Chain = Chain {
-        head: 0,
-        tail: 0,
-        len: 0,
-    };
-
-    /// Appends `obj`.
-    ///
-    /// # Safety
-    /// `obj` is a free object of at least one word, owned by the caller.
-    #[inline]
-    pub(crate) unsafe fn push_back(&mut self, obj: usize) {
-        if self.head == 0 {
-            self.head = obj;
-        } else {
-            // SAFETY: `tail` is an object of this chain, owned by the caller ([Safety]).
-            unsafe { *(self.tail as *mut usize) = obj };
-        }
-        self.tail = obj;
-        self.len += 1;
-    }
-
-    /// Terminates the chain (writes 0 into the last object's link).
-    ///
-    /// # Safety
-    /// As [`Chain::push_back`]: the objects are owned by the caller.
-    pub(crate) unsafe fn terminate(&self) {
-        if self.head != 0 {
-            // SAFETY: `tail` is owned by the caller.
-            unsafe { *(self.tail as *mut usize) = 0 };
-        }
-    }
-}
-
 /// A doubly linked list of metas, linked through `Locked::{next, prev}`.
 #[derive(Debug)]
 pub(crate) struct SpanList {
@@ -196,20 +149,22 @@ impl Central {
         lists.nempty += 1;
     }
 
-    /// Takes up to `max` free objects from partial spans into a chain (Go `cacheSpan`,
-    /// batched as tcmalloc's transfer cache). Returns an empty chain when no partial span
-    /// has a free object: the caller grows the class by one span and calls again.
-    pub(crate) fn carve(&self, max: usize) -> Chain {
-        let mut chain = Chain::EMPTY;
+    /// Fills `out` with free objects from partial spans (Go `cacheSpan`, batched as
+    /// tcmalloc's transfer cache) and returns how many it took. Returns 0 when no partial
+    /// span has a free object: the caller grows the class by one span and calls again.
+    /// Object memory is not touched.
+    pub(crate) fn carve(&self, out: &mut [usize]) -> usize {
+        let mut n = 0;
         let mut lists = self.lock();
-        while chain.len < max {
+        while n < out.len() {
             let m = lists.partial.head;
             if m.is_null() {
                 break;
             }
             // SAFETY: `m` is on our partial list, so a live meta of this class, and we
             // hold the lock that protects its `Locked` fields and allocation bits.
-            let (was_empty, now_full) = unsafe { carve_span(&*m, max - chain.len, &mut chain) };
+            let (taken, was_empty, now_full) = unsafe { carve_span(&*m, &mut out[n..]) };
+            n += taken;
             if was_empty {
                 lists.nempty -= 1;
             }
@@ -221,10 +176,7 @@ impl Central {
                 }
             }
         }
-        drop(lists);
-        // SAFETY: the carved objects are ours now.
-        unsafe { chain.terminate() };
-        chain
+        n
     }
 
     /// Frees objects back into their spans (a cache's flush, a remote free, a sweep of one
@@ -362,15 +314,16 @@ impl Central {
     }
 }
 
-/// Carves up to `max` free objects from `m` into `chain`. Returns whether the span was
-/// empty before and is full after.
+/// Carves free objects from `m` into `out`. Returns how many, whether the span was
+/// empty before and whether it is full after.
 ///
 /// # Safety
 /// The caller holds the lock of `m`'s central; `m` is a `Small` meta on its partial list.
-unsafe fn carve_span(m: &SpanMeta, max: usize, chain: &mut Chain) -> (bool, bool) {
+unsafe fn carve_span(m: &SpanMeta, out: &mut [usize]) -> (usize, bool, bool) {
     let n = m.nelems();
     let start = m.start();
     let size = m.elem_size();
+    let max = out.len();
     // SAFETY: the caller holds the lock protecting `Locked`.
     m.locked.with_mut(|l| unsafe {
         let l = &mut *l;
@@ -381,18 +334,14 @@ unsafe fn carve_span(m: &SpanMeta, max: usize, chain: &mut Chain) -> (bool, bool
         while w < words && taken < max {
             let word = m.alloc_bits.word(w);
             let mut free = !word & valid_mask(w, n);
-            if free == 0 {
-                w += 1;
-                continue;
-            }
             let mut set = 0u64;
             while free != 0 && taken < max {
                 let b = free.trailing_zeros() as usize;
                 free &= free - 1;
                 set |= 1 << b;
-                // SAFETY: object `w*64+b` is free in `m`'s bitmap, so no one else owns it;
+                // Object `w*64+b` is free in `m`'s bitmap, so no one else owns it;
                 // setting its bit below hands it to the caller.
-                chain.push_back(start + (w * 64 + b) * size);
+                *out.get_unchecked_mut(taken) = start + (w * 64 + b) * size;
                 taken += 1;
             }
             m.alloc_bits.set_word(w, word | set);
@@ -402,6 +351,6 @@ unsafe fn carve_span(m: &SpanMeta, max: usize, chain: &mut Chain) -> (bool, bool
         }
         l.search_word = w as u32;
         l.alloc_count += taken as u32;
-        (was_empty && taken > 0, l.alloc_count as usize == n)
+        (taken, was_empty && taken > 0, l.alloc_count as usize == n)
     })
 }

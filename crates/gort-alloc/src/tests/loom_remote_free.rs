@@ -32,15 +32,11 @@ fn setup() -> (Arc<Central>, &'static SpanMeta, usize) {
     (central, meta, start)
 }
 
-/// Collects a chain's objects (linked through their first words).
-fn chain_objects(mut p: usize, len: usize) -> Vec<usize> {
-    let mut v = Vec::new();
-    while p != 0 && v.len() < len {
-        v.push(p);
-        // SAFETY: `p` is a chain object carved for this model; its first word links the chain.
-        p = unsafe { *(p as *const usize) };
-    }
-    v
+/// Carves up to `max` objects into a vector.
+fn carve(central: &Central, max: usize) -> Vec<usize> {
+    let mut buf = [0usize; N];
+    let n = central.carve(&mut buf[..max]);
+    buf[..n].to_vec()
 }
 
 #[test]
@@ -48,8 +44,7 @@ fn loom_remote_free_races_owner_refill() {
     loom::model(|| {
         let (central, meta, start) = setup();
         // The owner took three objects; it handed the first to another thread.
-        let first = central.carve(3);
-        let held = chain_objects(first.head, first.len);
+        let held = carve(&central, 3);
         assert_eq!(held.len(), 3);
         let remote_obj = held[0];
 
@@ -60,8 +55,7 @@ fn loom_remote_free_races_owner_refill() {
             assert_eq!(out.nrelease, 0);
         });
         // The owner reclaims: takes every free object it can see.
-        let got = central.carve(N);
-        let got = chain_objects(got.head, got.len);
+        let got = carve(&central, N);
         remote.join().unwrap();
 
         // Never hand out an object that is still held.
@@ -71,8 +65,7 @@ fn loom_remote_free_races_owner_refill() {
         }
         // The last object is always free to take; the remote one only after its free.
         assert!(got.len() == 1 || got.len() == 2);
-        let rest = central.carve(N);
-        let rest = chain_objects(rest.head, rest.len);
+        let rest = carve(&central, N);
         assert_eq!(
             got.len() + rest.len(),
             2,
@@ -88,8 +81,7 @@ fn loom_remote_free_races_owner_refill() {
 fn loom_two_remote_frees_reopen_a_full_span() {
     loom::model(|| {
         let (central, meta, _) = setup();
-        let all = central.carve(N);
-        let all = chain_objects(all.head, all.len);
+        let all = carve(&central, N);
         assert_eq!(central.span_counts(), (0, 1));
         let mut threads = Vec::new();
         for &obj in &all[..2] {
@@ -99,11 +91,10 @@ fn loom_two_remote_frees_reopen_a_full_span() {
                 c.give_back(&[(meta, idx)]);
             }));
         }
-        let got = central.carve(1);
+        let got = carve(&central, 1);
         for t in threads {
             t.join().unwrap();
         }
-        let got = chain_objects(got.head, got.len);
         assert!(got.len() <= 1);
         for p in &got {
             assert!(all[..2].contains(p));
