@@ -125,8 +125,8 @@ pub(crate) struct G {
     /// Saved registers while not running. Written by `switch` on the G's own M; read
     /// by the M that resumes it, after a Release/Acquire hand-off through a run queue.
     pub(crate) ctx: UnsafeCell<Context>,
-    /// The stack; `None` only before first use. Owned by whoever owns the G (its M while
-    /// running; the free list while dead).
+    /// The stack: bound when the G first runs (or at spawn for a non-default size),
+    /// returned to the running P's cache when it exits. Owned by whoever owns the G.
     pub(crate) stack: UnsafeCell<Option<Stack>>,
     /// The entry closure. Written by `newproc` while Dead/Idle; consumed on the G's own
     /// stack when it starts.
@@ -276,8 +276,11 @@ impl G {
         let st = self.status();
         // SAFETY: the caller owns the G, so reading its stack slot is not racy.
         let has_stack = unsafe { (*self.stack.get()).is_some() };
-        if matches!(st, GStatus::Runnable | GStatus::Running | GStatus::Waiting) {
-            debug_assert!(has_stack, "a live g has no stack");
+        if matches!(st, GStatus::Running | GStatus::Waiting) {
+            debug_assert!(has_stack, "a running or waiting g has no stack");
+        }
+        if st == GStatus::Dead {
+            debug_assert!(!has_stack, "a dead g kept its stack");
         }
     }
 }

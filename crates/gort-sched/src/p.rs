@@ -62,6 +62,9 @@ pub(crate) struct P {
     pub(crate) schedtick: AtomicU32,
     /// Dead Gs with stacks, ready for reuse (Go: `p.gFree`). Owned by the owning M.
     pub(crate) gfree: UnsafeCell<Vec<GPtr>>,
+    /// Default-size stacks of exited goroutines, most recently used last. Owned by the
+    /// owning M.
+    pub(crate) stack_cache: UnsafeCell<Vec<gort_stack::Stack>>,
     /// Length of `gfree`, for schedtrace. Atomic; written only by the owning M.
     pub(crate) gfree_len: AtomicU32,
     /// Next goroutine id to hand out and the end of the cached batch (Go:
@@ -95,6 +98,7 @@ impl P {
             runq: RunQueue::new(),
             schedtick: AtomicU32::new(0),
             gfree: UnsafeCell::new(Vec::new()),
+            stack_cache: UnsafeCell::new(Vec::new()),
             gfree_len: AtomicU32::new(0),
             goid_cache: Cell::new((0, 0)),
             m_id: AtomicU32::new(u32::MAX),

@@ -56,8 +56,12 @@ pub(crate) struct Sched {
     /// All Ps, allocated on first use and freed on drop (Go: `allp`). A slot, once
     /// non-null, never changes.
     allp: Box<[AtomicPtr<P>]>,
-    /// Free Gs with stacks beyond what Ps keep (Go: `sched.gFree`). Own lock.
+    /// Free Gs (stackless) beyond what Ps keep (Go: `sched.gFree`). Own lock.
     gfree: Mutex<Vec<GPtr>>,
+    /// Default-size stacks beyond what Ps keep. Own lock.
+    stack_cache: Mutex<Vec<Stack>>,
+    /// Length of `stack_cache`, readable without its lock.
+    stack_cache_len: AtomicUsize,
     /// Length of `gfree`, readable without its lock.
     gfree_len: AtomicUsize,
     /// Every G ever allocated (Go: `allgs`). Own lock.
@@ -127,6 +131,8 @@ impl Sched {
             gomaxprocs: AtomicU32::new(0),
             allp,
             gfree: Mutex::new(Vec::new()),
+            stack_cache: Mutex::new(Vec::new()),
+            stack_cache_len: AtomicUsize::new(0),
             gfree_len: AtomicUsize::new(0),
             allg: Mutex::new(Vec::new()),
             ngoroutine: AtomicI64::new(0),
@@ -421,9 +427,15 @@ impl Sched {
         }
         // SAFETY: the current M owns `p`.
         let pr = unsafe { &*p };
-        let size = opts.stack_size.unwrap_or(self.config.stack_size);
-        let g = self.gfget(pr, size)?;
-        // SAFETY: `gfget` hands out a G we own (Idle or Dead) with a stack.
+        // A goroutine with the default stack size gets its stack when it first runs,
+        // from the running P's cache (hot in that CPU's cache); one with its own size
+        // gets it now, so that failure is reported here.
+        let own_stack = match opts.stack_size {
+            Some(size) if !self.is_default_stack(size) => Some(Stack::new(size)?),
+            _ => None,
+        };
+        let g = self.gfget(pr);
+        // SAFETY: `gfget` hands out a stackless G we own (Idle or Dead).
         let gr = unsafe { &*g };
         let goid = self.next_goid(pr);
         gr.goid.store(goid, Ordering::Relaxed);
@@ -431,10 +443,10 @@ impl Sched {
         unsafe {
             *gr.name.get() = opts.name.clone();
             gr.set_entry(f);
-            let stack = (*gr.stack.get())
-                .as_ref()
-                .unwrap_or_else(|| throw("newproc: g without stack"));
-            *gr.ctx.get() = gort_stack::Context::new(stack, g_entry, g as usize);
+            if let Some(stack) = own_stack {
+                *gr.ctx.get() = gort_stack::Context::new(&stack, g_entry, g as usize);
+                *gr.stack.get() = Some(stack);
+            }
         }
         if opts.main {
             // Before the G is queued: another M may run it to completion at once.
@@ -461,9 +473,58 @@ impl Sched {
         next
     }
 
-    /// A dead G with a stack of at least `size` bytes: from `p`'s free list, else a batch
-    /// from the global list, else a new one (Go: `gfget`, `malg`).
-    fn gfget(&self, p: &P, size: usize) -> Result<*mut G, Error> {
+    /// Whether a stack of `size` bytes is the default kind (cached per P).
+    fn is_default_stack(&self, size: usize) -> bool {
+        let d = self.config.stack_size;
+        size >= d && size < 2 * d
+    }
+
+    /// A stack for a goroutine about to run for the first time: from `p`'s cache, else a
+    /// batch from the global cache, else a new one (Go: `gfget` re-allocating a stack).
+    fn stackget(&self, p: &P) -> Stack {
+        // SAFETY: the current M owns `p` and so its cache.
+        let cache = unsafe { &mut *p.stack_cache.get() };
+        if cache.is_empty() && self.stack_cache_len.load(Ordering::Relaxed) > 0 {
+            let mut global = self.stack_cache.lock().unwrap_or_else(|e| e.into_inner());
+            let take = global.len().min(GFREE_BATCH);
+            let at = global.len() - take;
+            cache.extend(global.drain(at..));
+            self.stack_cache_len.store(global.len(), Ordering::Relaxed);
+        }
+        match cache.pop() {
+            Some(s) => s,
+            None => match Stack::new(self.config.stack_size) {
+                Ok(s) => s,
+                Err(e) => fatal(
+                    &format!("runtime: cannot allocate a goroutine stack: {e}"),
+                    "",
+                ),
+            },
+        }
+    }
+
+    /// Keeps an exited goroutine's default-size stack in `p`'s cache (LIFO, so the next
+    /// goroutine to start here runs on memory this CPU just touched); others go back
+    /// to the stack pool.
+    fn stackput(&self, p: &P, s: Stack) {
+        if !self.is_default_stack(s.size()) {
+            return;
+        }
+        // SAFETY: the current M owns `p` and so its cache.
+        let cache = unsafe { &mut *p.stack_cache.get() };
+        cache.push(s);
+        if cache.len() >= GFREE_LOCAL_MAX {
+            let mut global = self.stack_cache.lock().unwrap_or_else(|e| e.into_inner());
+            // Give away the coldest (oldest) ones.
+            let n = cache.len() - GFREE_LOCAL_KEEP;
+            global.extend(cache.drain(..n));
+            self.stack_cache_len.store(global.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// A dead, stackless G: from `p`'s free list, else a batch from the global list,
+    /// else a new one (Go: `gfget`, `malg`).
+    fn gfget(&self, p: &P) -> *mut G {
         // SAFETY: the current M owns `p` and so its free list.
         let list = unsafe { &mut *p.gfree.get() };
         if list.is_empty() && self.gfree_len.load(Ordering::Relaxed) > 0 {
@@ -485,20 +546,7 @@ impl Sched {
             }
         };
         p.gfree_len.store(list.len() as u32, Ordering::Relaxed);
-        // SAFETY: we own `g` (fresh or from a free list).
-        let slot = unsafe { &mut *(*g).stack.get() };
-        if slot.as_ref().is_none_or(|s| s.size() < size) {
-            *slot = None;
-            match Stack::new(size) {
-                Ok(s) => *slot = Some(s),
-                Err(e) => {
-                    // Keep the G (stackless) for later reuse.
-                    list.push(GPtr(g));
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(g)
+        g
     }
 
     /// Puts a dead G on `p`'s free list, moving a batch to the global list when the local
@@ -770,6 +818,16 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     // SAFETY: G structs live as long as their scheduler; we own this runnable G.
     let gr = unsafe { &*g };
     gr.cas_status(GStatus::Runnable, GStatus::Running);
+    // SAFETY: we own the running G's stack slot and context.
+    unsafe {
+        let slot = &mut *gr.stack.get();
+        if slot.is_none() {
+            // First run: bind a stack from this P's cache.
+            let stack = sched.stackget(p);
+            *gr.ctx.get() = gort_stack::Context::new(&stack, g_entry, g as usize);
+            *slot = Some(stack);
+        }
+    }
     if cfg!(debug_assertions) {
         gr.check_invariants();
     }
@@ -870,6 +928,10 @@ fn goexit0(m: &M, g: *mut G) {
     sched.ngoroutine.fetch_sub(1, Ordering::Relaxed);
     // SAFETY: the M owns its P.
     let p = unsafe { &*m.p.get() };
+    // SAFETY: the dead G's stack is ours; nothing runs on it any more.
+    if let Some(stack) = unsafe { (*gr.stack.get()).take() } {
+        sched.stackput(p, stack);
+    }
     sched.gfput(p, g);
     if sched.main_g.load(Ordering::Relaxed) == g {
         sched.begin_shutdown();
