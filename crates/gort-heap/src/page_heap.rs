@@ -24,6 +24,19 @@ pub const DEFAULT_RETAINED_GOAL: usize = 64 << 20;
 /// (0xc000000000) so heap pointers are easy to spot in a debugger; elsewhere if taken.
 const GLOBAL_HINT: usize = 0x00c0 << 32;
 
+/// `*counter += n` for a counter written only under the heap lock: a load and a store,
+/// not a locked read-modify-write.
+#[inline]
+fn add(counter: &AtomicUsize, n: usize) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// `*counter -= n` for a counter written only under the heap lock.
+#[inline]
+fn sub(counter: &AtomicUsize, n: usize) {
+    counter.store(counter.load(Ordering::Relaxed) - n, Ordering::Relaxed);
+}
+
 /// How a heap is built. `HeapConfig::default()` is what [`PageHeap::global`] uses.
 #[derive(Copy, Clone, Debug)]
 pub struct HeapConfig {
@@ -240,7 +253,7 @@ impl PageHeap {
             self.manual
                 .fetch_add(npages << PAGE_SHIFT, Ordering::Relaxed);
         }
-        self.spans.fetch_add(1, Ordering::Relaxed);
+        add(&self.spans, 1);
         self.sync_stats(&inner);
         if cfg!(debug_assertions) {
             span.check_invariants();
@@ -415,7 +428,7 @@ impl PageHeap {
             self.manual
                 .fetch_sub(npages << PAGE_SHIFT, Ordering::Relaxed);
         }
-        self.spans.fetch_sub(1, Ordering::Relaxed);
+        sub(&self.spans, 1);
         self.sync_stats(&inner);
         drop(inner);
         self.scavenger.wake_if_needed(self);

@@ -62,17 +62,6 @@ fn each_word(i: usize, n: usize, mut f: impl FnMut(usize, u64)) {
     }
 }
 
-/// Length of the longest run of ones in `x`.
-#[inline]
-fn longest_ones(mut x: u64) -> usize {
-    let mut n = 0;
-    while x != 0 {
-        x &= x << 1;
-        n += 1;
-    }
-    n
-}
-
 impl Chunk {
     /// The free-run summary of the chunk (Go: `pallocBits.summarize`). O(words).
     pub(crate) fn summarize(&self) -> Summary {
@@ -95,6 +84,9 @@ impl Chunk {
                 break;
             }
         }
+        // Per word: extend the run carried from the previous word, then look for a run
+        // inside the word longer than `max` with bit-parallel shifts (Go's approach):
+        // O(words * log(max)) plus one step per unit `max` grows, at most 512 in all.
         let mut max = start.max(end);
         let mut run = 0;
         for &a in &self.alloc {
@@ -105,8 +97,20 @@ impl Chunk {
             }
             run += free.trailing_ones() as usize;
             max = max.max(run);
-            if free != 0 {
-                max = max.max(longest_ones(free));
+            if free != 0 && max < 63 {
+                // After this, bit i of g is set iff free bits i .. i + max + 1 all are.
+                let k = max + 1;
+                let mut g = free;
+                let mut len = 1;
+                while len < k {
+                    let sh = (k - len).min(len);
+                    g &= g >> sh;
+                    len += sh;
+                }
+                while g != 0 {
+                    max += 1;
+                    g &= g >> 1;
+                }
             }
             run = free.leading_ones() as usize;
         }
@@ -270,6 +274,24 @@ mod tests {
             for n in [1, 2, 3, 63, 64, 65, 100, 128, 200, 511, 512] {
                 assert_eq!(c.find(n), naive_find(&c, n), "{alloc:?} n={n}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn summarize_and_find_match_naive_on_random_bitmaps(
+            words in proptest::array::uniform8(proptest::prelude::any::<u64>()),
+            sparse in proptest::array::uniform8(proptest::prelude::any::<u64>()),
+            n in 1usize..=512,
+        ) {
+            // AND-ing two random words makes long free runs likely.
+            let mut c = chunk_with(&[]);
+            for w in 0..WORDS {
+                c.alloc[w] = words[w] & sparse[w];
+            }
+            let s = c.summarize();
+            proptest::prop_assert_eq!((s.start(), s.max(), s.end()), naive(&c));
+            proptest::prop_assert_eq!(c.find(n), naive_find(&c, n));
         }
     }
 

@@ -349,15 +349,23 @@ impl PageAlloc {
         released
     }
 
-    /// Recomputes the summaries covering `base .. base + npages`, leaves first.
+    /// Recomputes the summaries covering `base .. base + npages`, leaves first, stopping
+    /// early at the first level where no recomputed entry changed (the levels above
+    /// then cannot change either).
     fn update(&mut self, base: usize, npages: usize) {
         let mut lo = base >> LOG_CHUNK_BYTES;
         let mut hi = (base + npages * PAGE_SIZE - 1) >> LOG_CHUNK_BYTES;
+        let mut changed = false;
         for ci in lo..=hi {
             let s = self.chunk(ci).summarize();
+            changed |= s != self.sum(LEVELS - 1, ci);
             self.set_sum(LEVELS - 1, ci, s);
         }
         for l in (0..LEVELS - 1).rev() {
+            if !changed {
+                return;
+            }
+            changed = false;
             lo >>= LEVEL_BITS;
             hi >>= LEVEL_BITS;
             for i in lo..=hi {
@@ -367,6 +375,7 @@ impl PageAlloc {
                     *c = self.sum(l + 1, first + k);
                 }
                 let merged = Summary::merge(&children, entry_pages(l + 1));
+                changed |= merged != self.sum(l, i);
                 self.set_sum(l, i, merged);
             }
         }

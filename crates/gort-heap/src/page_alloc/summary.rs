@@ -81,13 +81,20 @@ impl Summary {
 
     /// The summary of the concatenation of `children`, each covering `child_pages` pages
     /// (Go: `mergeSummaries`). O(children).
+    ///
+    /// Children are never level-0 entries, so none has the `ALL_FREE` encoding and the
+    /// fields unpack without branches.
     pub(crate) fn merge(children: &[Summary], child_pages: usize) -> Summary {
+        debug_assert!(child_pages < MAX_PACKED);
         let mut start = 0;
         let mut start_open = true;
         let mut max = 0;
         let mut run = 0;
         for c in children {
-            let (s, m, e) = (c.start(), c.max(), c.end());
+            debug_assert!(c.0 & ALL_FREE == 0);
+            let s = (c.0 & FIELD_MASK) as usize;
+            let m = ((c.0 >> FIELD_BITS) & FIELD_MASK) as usize;
+            let e = ((c.0 >> (2 * FIELD_BITS)) & FIELD_MASK) as usize;
             if start_open {
                 start += s;
                 start_open = s == child_pages;
