@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 
 use super::error::{CloseError, SendError, TryRecvError, TrySendError};
-use super::throw;
 use super::waiter::{Outcome, WaitQueue, Waiter, WakeList};
+use crate::fatal::throw;
 use crate::park::{Parker, WaitReason, park};
 use crate::sync::{Arc, Mutex, MutexGuard, UnsafeCell};
 

@@ -15,15 +15,3 @@ pub use error::{CloseError, SendError, TryRecvError, TrySendError};
 pub use select::SelectChan;
 #[doc(hidden)]
 pub use select::{ErasedCase, RecvCase, SendCase, select_block, select_cases, select_unreachable};
-
-/// Reports a broken runtime invariant the way Go's `throw` does and aborts:
-/// `fatal error: <msg>`. Never returns; does not unwind.
-#[cold]
-#[inline(never)]
-pub(crate) fn throw(msg: &str) -> ! {
-    use std::io::Write;
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "fatal error: {msg}");
-    drop(err);
-    std::process::abort()
-}

@@ -17,8 +17,8 @@
 use core::cell::Cell;
 
 use super::channel::{Chan, Inner, RecvStep, SendStep, Slot, panic_send_on_closed};
-use super::throw;
 use super::waiter::{Outcome, SelectState, Waiter};
+use crate::fatal::throw;
 use crate::park::{Parker, WaitReason, park};
 use crate::sync::{MutexGuard, UnsafeCell};
 

@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
 use super::semaphore::Semaphore;
-use crate::chan::throw;
+use crate::fatal::throw;
 use crate::park::WaitReason;
 use crate::sync::UnsafeCell;
 use crate::sync::atomic::{AtomicU32, Ordering};

@@ -6,7 +6,7 @@ use core::ops::{Deref, DerefMut};
 
 use super::mutex::{Mutex, MutexGuard};
 use super::semaphore::Semaphore;
-use crate::chan::throw;
+use crate::fatal::throw;
 use crate::park::WaitReason;
 use crate::sync::UnsafeCell;
 use crate::sync::atomic::{AtomicU32, Ordering};
