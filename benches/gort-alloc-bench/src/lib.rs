@@ -6,8 +6,14 @@
 //! before anything is allocated). Run without the variable, a binary is the driver: it
 //! re-runs itself once per allocator per round, rotating the order each round so noise
 //! spreads evenly, and prints each run, the medians, and last one JSON summary line with
-//! the ratios gort / peer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "bench code")]
+//! the ratios gort / peer (medians of wall time; CPU time of the children, from
+//! `getrusage(RUSAGE_CHILDREN)`, is reported beside it because the machine is shared).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "bench code"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
@@ -122,6 +128,18 @@ impl Rng {
     }
 }
 
+/// User + system CPU time of all waited-for children, in ms.
+fn children_cpu_ms() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -137,27 +155,59 @@ pub fn main(bench: &str, work: fn() -> u64) {
         println!("ms={ms:.3} check={check} alloc={name}");
         return;
     }
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let exe = std::env::current_exe().unwrap();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
+    let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
     let mut checks: Vec<Option<String>> = vec![None; NAMES.len()];
     for round in 0..rounds {
         for k in 0..NAMES.len() {
             let i = (k + round) % NAMES.len();
-            let out = Command::new(&exe).env("GORT_BENCH_ALLOC", NAMES[i]).output().unwrap();
-            assert!(out.status.success(), "{} under {} failed: {out:?}", bench, NAMES[i]);
-            let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string();
-            let ms: f64 = line.split_whitespace().find_map(|w| w.strip_prefix("ms=")).unwrap().parse().unwrap();
-            let check = line.split_whitespace().find_map(|w| w.strip_prefix("check=")).unwrap().to_string();
-            println!("round {round} {:>8}: {ms:9.1} ms", NAMES[i]);
+            let cpu0 = children_cpu_ms();
+            let out = Command::new(&exe)
+                .env("GORT_BENCH_ALLOC", NAMES[i])
+                .output()
+                .unwrap();
+            let cpu = children_cpu_ms() - cpu0;
+            assert!(
+                out.status.success(),
+                "{} under {} failed: {out:?}",
+                bench,
+                NAMES[i]
+            );
+            let line = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string();
+            let ms: f64 = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("ms="))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let check = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("check="))
+                .unwrap()
+                .to_string();
+            println!(
+                "round {round} {:>8}: {ms:9.1} ms wall {cpu:9.1} ms cpu",
+                NAMES[i]
+            );
             match &checks[i] {
                 Some(c) => assert_eq!(*c, check, "nondeterministic check"),
                 None => checks[i] = Some(check),
             }
             times[i].push(ms);
+            cpus[i].push(cpu);
         }
     }
     let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+    let cmed: Vec<f64> = cpus.iter_mut().map(|t| median(t)).collect();
     let best_peer = med[1..].iter().cloned().fold(f64::INFINITY, f64::min);
     let mut json = format!("{{\"bench\":\"{bench}\",\"rounds\":{rounds}");
     for (i, n) in NAMES.iter().enumerate() {
@@ -166,6 +216,11 @@ pub fn main(bench: &str, work: fn() -> u64) {
     for (i, n) in NAMES.iter().enumerate().skip(1) {
         json += &format!(",\"ratio_vs_{n}\":{:.3}", med[0] / med[i]);
     }
-    json += &format!(",\"ratio_vs_best_peer\":{:.3}}}", med[0] / best_peer);
+    json += &format!(",\"ratio_vs_best_peer\":{:.3}", med[0] / best_peer);
+    for (i, n) in NAMES.iter().enumerate() {
+        json += &format!(",\"{n}_cpu_ms\":{:.1}", cmed[i]);
+    }
+    let best_cpu = cmed[1..].iter().cloned().fold(f64::INFINITY, f64::min);
+    json += &format!(",\"cpu_ratio_vs_best_peer\":{:.3}}}", cmed[0] / best_cpu);
     println!("{json}");
 }

@@ -13,7 +13,17 @@ use crate::size_class::{NUM_SIZE_CLASSES, SizeClass};
 use crate::span_class::{NUM_SPAN_CLASSES, SpanClass};
 use crate::span_meta::{MetaState, SpanMeta};
 use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// Centrals per span class. Caches are spread over the shards round robin, so threads
+/// mostly carve from spans no other thread carves from (less false sharing, less lock
+/// contention), as jemalloc spreads threads over arenas. A span belongs to one shard
+/// for its life; frees go back to their span's shard.
+#[cfg(not(loom))]
+pub const SHARDS: usize = 4;
+/// Centrals per span class (loom models use one).
+#[cfg(loom)]
+pub const SHARDS: usize = 1;
 
 /// Free metas, linked through `Locked::next`. Protected by `Allocator::meta_pool`.
 #[derive(Debug)]
@@ -55,8 +65,12 @@ pub(crate) struct LargeCounters {
 pub struct Allocator {
     /// The page heap spans come from. Immutable.
     pages: &'static PageHeap,
-    /// One central per span class (index = `SpanClass::index`); class 0 is unused.
-    centrals: [Central; NUM_SPAN_CLASSES],
+    /// `SHARDS` centrals per span class (index = `spc * SHARDS + shard`); classes 0 and
+    /// 1 (large) are unused.
+    centrals: [Central; NUM_SPAN_CLASSES * SHARDS],
+    /// Shard for the next cache handed out (round robin). Atomic, `fetch_add` on the
+    /// (slow) cache acquisition path.
+    next_shard: AtomicUsize,
     /// Recycled metas.
     meta_pool: Mutex<MetaPool>,
     /// Head of the registry of every meta ever made (push-only, linked by `all_next`).
@@ -82,7 +96,8 @@ impl Allocator {
     pub fn new(pages: &'static PageHeap) -> Allocator {
         Allocator {
             pages,
-            centrals: core::array::from_fn(|i| Central::new(SpanClass(i as u8))),
+            centrals: core::array::from_fn(|i| Central::new(SpanClass((i / SHARDS) as u8))),
+            next_shard: AtomicUsize::new(0),
             meta_pool: Mutex::new(MetaPool {
                 head: core::ptr::null_mut(),
             }),
@@ -121,9 +136,14 @@ impl Allocator {
         self.pages
     }
 
-    /// The central of `spc`.
-    pub fn central(&self, spc: SpanClass) -> &Central {
-        &self.centrals[spc.index()]
+    /// The central of `spc` in shard `shard` (< [`SHARDS`]).
+    pub fn central(&self, spc: SpanClass, shard: usize) -> &Central {
+        &self.centrals[spc.index() * SHARDS + shard]
+    }
+
+    /// The shard for a newly acquired cache (round robin).
+    pub(crate) fn pick_shard(&self) -> u8 {
+        (self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS) as u8
     }
 
     /// A cache (Go's mcache) for one thread or one P at a time, from the pool.
@@ -221,18 +241,23 @@ impl Allocator {
     /// span when the central has none (Go `mcentral.cacheSpan` + `grow`). Returns how
     /// many (at least one).
     #[cold]
-    pub(crate) fn refill(&self, spc: SpanClass, out: &mut [usize]) -> Result<usize, Error> {
+    pub(crate) fn refill(
+        &self,
+        spc: SpanClass,
+        shard: u8,
+        out: &mut [usize],
+    ) -> Result<usize, Error> {
         loop {
-            let n = self.centrals[spc.index()].carve(out);
+            let n = self.central(spc, shard as usize).carve(out);
             if n > 0 {
                 return Ok(n);
             }
-            self.grow(spc)?;
+            self.grow(spc, shard)?;
         }
     }
 
     /// Adds one fresh span to `spc`'s central (Go `mcentral.grow`).
-    fn grow(&self, spc: SpanClass) -> Result<(), Error> {
+    fn grow(&self, spc: SpanClass, shard: u8) -> Result<(), Error> {
         let info = spc.size_class().info();
         let span = self
             .pages
@@ -253,10 +278,11 @@ impl Allocator {
             spc,
             MetaState::Small,
         );
+        meta.set_shard(shard);
         span.set_span_class(spc.0);
         span.set_owner_data(core::ptr::from_ref(meta) as usize);
         // SAFETY: a freshly initialised Small meta of `spc`, on no list.
-        unsafe { self.centrals[spc.index()].add_span(meta) };
+        unsafe { self.central(spc, shard as usize).add_span(meta) };
         Ok(())
     }
 
@@ -268,11 +294,11 @@ impl Allocator {
     /// Every object was allocated from `spc` by this allocator and is not used again by
     /// the caller.
     pub(crate) unsafe fn flush_objects(&self, spc: SpanClass, objs: &[usize]) {
-        let central = &self.centrals[spc.index()];
         for chunk in objs.chunks(RELEASE_MAX) {
             let mut m = self.small_meta_checked(chunk[0], spc);
             let (mut lo, mut hi) = (m.start(), m.start() + m.nelems() * m.elem_size());
             let mut batch = [(m, 0usize); RELEASE_MAX];
+            let mut shards = 0u32;
             for (slot, &obj) in batch.iter_mut().zip(chunk) {
                 // Consecutive objects are often in the same span: skip the lookup.
                 if !(lo..hi).contains(&obj) {
@@ -283,13 +309,38 @@ impl Allocator {
                     Some(i) if m.object_addr(i) == obj => i,
                     _ => fatal("free of a pointer that is not the start of an object"),
                 };
+                shards |= 1 << m.shard();
                 *slot = (m, i);
             }
-            let out = central.give_back(&batch[..chunk.len()]);
-            for &r in &out.release[..out.nrelease] {
-                // SAFETY: `give_back` unlinked the empty span; it is ours to release.
-                unsafe { self.release_small(&*(r as *const SpanMeta)) };
+            let batch = &mut batch[..chunk.len()];
+            if shards.is_power_of_two() {
+                self.give_back(spc, shards.trailing_zeros() as usize, batch);
+                continue;
             }
+            // Objects of several shards: free each shard's part under its own lock.
+            let mut part = [(m, 0usize); RELEASE_MAX];
+            while shards != 0 {
+                let s = shards.trailing_zeros() as usize;
+                shards &= shards - 1;
+                let mut n = 0;
+                for &e in batch.iter() {
+                    if e.0.shard() as usize == s {
+                        part[n] = e;
+                        n += 1;
+                    }
+                }
+                self.give_back(spc, s, &part[..n]);
+            }
+        }
+    }
+
+    /// Frees `objs` (all of `spc`, shard `shard`) into their central and releases the
+    /// spans that became empty.
+    fn give_back(&self, spc: SpanClass, shard: usize, objs: &[(&'static SpanMeta, usize)]) {
+        let out = self.central(spc, shard).give_back(objs);
+        for &r in &out.release[..out.nrelease] {
+            // SAFETY: `give_back` unlinked the empty span; it is ours to release.
+            unsafe { self.release_small(&*(r as *const SpanMeta)) };
         }
     }
 

@@ -11,10 +11,13 @@ use crate::error::Error;
 use crate::size_class::{CLASSES, MAX_SMALL_SIZE};
 use crate::span_class::{NUM_SPAN_CLASSES, SpanClass};
 use crate::sync::UnsafeCell;
-use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+
+/// Most objects moved between a cache and a central at once.
+const MAX_BATCH: usize = 1024;
 
 /// Objects moved between a cache and a central at once, per span class: about 32 KiB
-/// worth, between 2 and 128 objects (tcmalloc's `num_objects_to_move`).
+/// worth, between 2 and [`MAX_BATCH`] objects (tcmalloc's `num_objects_to_move`).
 const fn batch_for(spc: usize) -> u32 {
     let size = CLASSES[spc >> 1].size as usize;
     if size == 0 {
@@ -23,8 +26,8 @@ const fn batch_for(spc: usize) -> u32 {
     let b = MAX_SMALL_SIZE / size;
     if b < 2 {
         2
-    } else if b > 128 {
-        128
+    } else if b > MAX_BATCH {
+        MAX_BATCH as u32
     } else {
         b as u32
     }
@@ -91,6 +94,8 @@ pub struct Cache {
     bins: [Bin; NUM_SPAN_CLASSES],
     /// The allocator this cache belongs to. Immutable.
     alloc: &'static Allocator,
+    /// The central shard this cache refills from. Set when the cache is acquired.
+    shard: AtomicU8,
     /// Tiny allocator state. Owner only.
     tiny: UnsafeCell<Tiny>,
     /// Tiny objects placed in an existing block (Go `tinyAllocs`). As `Bin::nmalloc`.
@@ -124,6 +129,8 @@ impl Cache {
             if !c.is_null() {
                 // SAFETY: `c` is a free cache on the pool; the pool lock protects `pool_next`.
                 pool.head = unsafe { (*c).pool_next.with(|p| *p) };
+                // SAFETY: persistent caches live forever; the cache is ours now.
+                unsafe { (*c).shard.store(alloc.pick_shard(), Ordering::Relaxed) };
                 return Ok(c);
             }
         }
@@ -149,6 +156,7 @@ impl Cache {
                 b
             }),
             alloc,
+            shard: AtomicU8::new(alloc.pick_shard()),
             tiny: UnsafeCell::new(Tiny {
                 block: 0,
                 offset: 0,
@@ -250,7 +258,9 @@ impl Cache {
             let s = &mut *s;
             debug_assert_eq!(s.n, 0);
             let out = core::slice::from_raw_parts_mut(s.slots, BATCH[spc.index()] as usize);
-            let n = self.alloc.refill(spc, out)?;
+            let n = self
+                .alloc
+                .refill(spc, self.shard.load(Ordering::Relaxed), out)?;
             s.n = n as u32 - 1;
             Ok::<usize, Error>(out[n - 1])
         })?;
@@ -331,7 +341,7 @@ impl Cache {
 
     /// Returns every cached free object to the centrals and drops the tiny block (Go
     /// `mcache.releaseAll`). The tiny block stays allocated until swept.
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         self.check_invariants();
         for i in 2..NUM_SPAN_CLASSES {
             // SAFETY: `flush` is called by the cache's owner (methods are reached only
@@ -492,7 +502,7 @@ impl Cache {
     }
 
     /// Debug check: no bin holds more than its capacity. Owner only.
-    pub fn check_invariants(&self) {
+    pub(crate) fn check_invariants(&self) {
         if !cfg!(debug_assertions) {
             return;
         }

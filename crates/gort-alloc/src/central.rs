@@ -109,7 +109,7 @@ pub(crate) struct GiveBack {
 }
 
 /// Most objects handed to [`Central::give_back`] at once (and so most spans it releases).
-pub(crate) const RELEASE_MAX: usize = 64;
+pub(crate) const RELEASE_MAX: usize = 128;
 
 impl Central {
     /// An empty central for `spc`.
@@ -192,23 +192,39 @@ impl Central {
             nrelease: 0,
         };
         let mut lists = self.lock();
-        for &(m, idx) in objs {
-            let w = idx / 64;
-            let bit = 1u64 << (idx % 64);
-            let word = m.alloc_bits.word(w);
-            if word & bit == 0 {
-                crate::fatal::fatal("free of an object that is not allocated (double free?)");
+        let mut i = 0;
+        while i < objs.len() {
+            // A run of objects of one span: clear their bits, then fix the counts once.
+            let m = objs[i].0;
+            let mut freed = 0u32;
+            let mut lowest = u32::MAX;
+            // Bits to clear in word `cur_w`, applied when the word changes.
+            let mut cur_w = usize::MAX;
+            let mut clear = 0u64;
+            while i < objs.len() && core::ptr::eq(objs[i].0, m) {
+                let idx = objs[i].1;
+                let w = idx / 64;
+                if w != cur_w {
+                    clear_bits(m, cur_w, clear);
+                    (cur_w, clear) = (w, 0);
+                }
+                let bit = 1u64 << (idx % 64);
+                if clear & bit != 0 {
+                    crate::fatal::fatal("free of an object twice in one batch (double free)");
+                }
+                clear |= bit;
+                freed += 1;
+                lowest = lowest.min(w as u32);
+                i += 1;
             }
-            m.alloc_bits.set_word(w, word & !bit);
+            clear_bits(m, cur_w, clear);
             let mp = core::ptr::from_ref(m).cast_mut();
             // SAFETY: `m` is a meta of this class (caller's contract) and we hold the lock.
             let (was_full, now_empty) = m.locked.with_mut(|l| unsafe {
                 let l = &mut *l;
                 let was_full = l.alloc_count as usize == m.nelems();
-                l.alloc_count -= 1;
-                if (w as u32) < l.search_word {
-                    l.search_word = w as u32;
-                }
+                l.alloc_count -= freed;
+                l.search_word = l.search_word.min(lowest);
                 (was_full, l.alloc_count == 0)
             });
             if was_full {
@@ -312,6 +328,21 @@ impl Central {
         let lists = self.lock();
         (lists.partial.len, lists.full.len)
     }
+}
+
+/// Clears the allocation bits `clear` of word `w` of `m` (no-op for `w == usize::MAX`);
+/// a bit already clear means a double free or a bad pointer: fatal. The caller holds the
+/// lock of `m`'s central.
+#[inline]
+fn clear_bits(m: &SpanMeta, w: usize, clear: u64) {
+    if w == usize::MAX {
+        return;
+    }
+    let word = m.alloc_bits.word(w);
+    if word & clear != clear {
+        crate::fatal::fatal("free of an object that is not allocated (double free?)");
+    }
+    m.alloc_bits.set_word(w, word & !clear);
 }
 
 /// Carves free objects from `m` into `out`. Returns how many, whether the span was

@@ -182,7 +182,7 @@ impl Allocator {
             MetaState::Small => {
                 let spc = m.span_class();
                 // SAFETY: `m` is a Small meta of `spc`; the rest is [Safety].
-                let (freed, release) = unsafe { self.central(spc).sweep(m) };
+                let (freed, release) = unsafe { self.central(spc, m.shard() as usize).sweep(m) };
                 self.swept[spc.size_class().0 as usize].fetch_add(freed as u64, Ordering::Relaxed);
                 if release {
                     // SAFETY: `sweep` unlinked the empty span for us.

@@ -95,7 +95,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use allocator::Allocator;
+pub use allocator::{Allocator, SHARDS};
 pub use bitmap::Bitmap;
 pub use cache::{Cache, CacheHandle, TINY_SIZE};
 pub use central::Central;

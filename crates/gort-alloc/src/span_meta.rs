@@ -74,6 +74,8 @@ pub struct SpanMeta {
     div_magic: AtomicU32,
     /// Span class. Immutable while in use.
     spc: AtomicU8,
+    /// The central shard the span belongs to. Immutable while in use.
+    shard: AtomicU8,
     /// Allocation bits: 1 = handed out (in use or held by a cache). Written under the
     /// central lock; read at any time.
     pub(crate) alloc_bits: Bitmap,
@@ -103,6 +105,7 @@ impl SpanMeta {
             nelems: AtomicU32::new(0),
             div_magic: AtomicU32::new(0),
             spc: AtomicU8::new(0),
+            shard: AtomicU8::new(0),
             alloc_bits: Bitmap::new(),
             mark_bits: Bitmap::new(),
             locked: UnsafeCell::new(Locked {
@@ -141,6 +144,7 @@ impl SpanMeta {
         };
         self.div_magic.store(magic, Ordering::Relaxed);
         self.spc.store(spc.0, Ordering::Relaxed);
+        self.shard.store(0, Ordering::Relaxed);
         self.alloc_bits.clear();
         self.mark_bits.clear();
         self.locked.with_mut(|l| {
@@ -153,6 +157,17 @@ impl SpanMeta {
             l.search_word = 0;
         });
         self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Sets the central shard; the caller owns the meta (before publication).
+    pub(crate) fn set_shard(&self, shard: u8) {
+        self.shard.store(shard, Ordering::Relaxed);
+    }
+
+    /// The central shard the span belongs to.
+    #[inline]
+    pub(crate) fn shard(&self) -> u8 {
+        self.shard.load(Ordering::Relaxed)
     }
 
     /// Marks the meta free (before it goes back to the pool).

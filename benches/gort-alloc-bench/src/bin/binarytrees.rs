@@ -12,7 +12,9 @@ struct Node {
 }
 
 fn make(d: u32) -> Box<Node> {
-    Box::new(Node { kids: (d > 0).then(|| (make(d - 1), make(d - 1))) })
+    Box::new(Node {
+        kids: (d > 0).then(|| (make(d - 1), make(d - 1))),
+    })
 }
 
 fn check(n: &Node) -> u64 {

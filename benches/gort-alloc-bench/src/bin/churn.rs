@@ -16,7 +16,11 @@ fn work() -> u64 {
     for _ in 0..OPS {
         let r = rng.next();
         let i = (r % SLOTS as u64) as usize;
-        let size = if (r >> 20) % 16 == 0 { 1024 + (r >> 24) % 15_360 } else { 8 + (r >> 24) % 1017 } as usize;
+        let size = if (r >> 20) % 16 == 0 {
+            1024 + (r >> 24) % 15_360
+        } else {
+            8 + (r >> 24) % 1017
+        } as usize;
         if let Some(old) = slots[i].take() {
             check = check.wrapping_add(old[0] as u64 + old.len() as u64);
         }

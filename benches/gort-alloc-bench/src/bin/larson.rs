@@ -29,7 +29,11 @@ unsafe fn free_obj(p: *mut u8) -> u64 {
 }
 
 fn work() -> u64 {
-    let table: Arc<Vec<AtomicPtr<u8>>> = Arc::new((0..SLOTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect());
+    let table: Arc<Vec<AtomicPtr<u8>>> = Arc::new(
+        (0..SLOTS)
+            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+            .collect(),
+    );
     let threads: Vec<_> = (0..2u64)
         .map(|t| {
             let table = table.clone();
@@ -52,10 +56,14 @@ fn work() -> u64 {
             })
         })
         .collect();
-    let mut check: u64 = threads.into_iter().map(|t| t.join().unwrap()).fold(0, u64::wrapping_add);
+    let mut check: u64 = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold(0, u64::wrapping_add);
     for slot in table.iter() {
         // SAFETY: the threads are done; each object is in one slot only.
-        check = check.wrapping_add(unsafe { free_obj(slot.swap(std::ptr::null_mut(), Ordering::AcqRel)) });
+        check = check
+            .wrapping_add(unsafe { free_obj(slot.swap(std::ptr::null_mut(), Ordering::AcqRel)) });
     }
     // Timing-dependent interleavings change which object each swap frees, but not the
     // total: every allocated object is freed exactly once.

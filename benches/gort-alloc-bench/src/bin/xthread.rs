@@ -33,7 +33,8 @@ fn work() -> u64 {
         unsafe { v.set_len(size) };
         batch.push(v.into_boxed_slice());
         if batch.len() == BATCH {
-            tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).unwrap();
+            tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .unwrap();
         }
     }
     tx.send(batch).unwrap();

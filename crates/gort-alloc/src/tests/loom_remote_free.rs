@@ -7,9 +7,6 @@
     reason = "test code"
 )]
 
-#[cfg(not(debug_assertions))]
-compile_error!("loom models need debug assertions for the invariant checks");
-
 use crate::central::Central;
 use crate::size_class::SizeClass;
 use crate::span_class::SpanClass;
