@@ -84,6 +84,53 @@ pub unsafe fn switch(from: *mut Context, to: *const Context) {
     unsafe { arch::switch_raw(from, to) }
 }
 
+/// A coroutine's initial context (the asymmetric protocol of `resume_coroutine` /
+/// `suspend_coroutine`, not `switch`).
+///
+/// # Safety
+/// As [`Context::new_at`].
+pub(crate) unsafe fn coroutine_context(
+    top: usize,
+    entry: unsafe extern "C" fn(usize, usize) -> !,
+    arg: usize,
+) -> Context {
+    // SAFETY: forwarded from the caller.
+    let sp = unsafe { arch::init_coroutine_frame(top, entry, arg) };
+    Context { sp }
+}
+
+/// Runs the coroutine saved in `*callee` until it suspends, handing it `arg`; it finds the
+/// way back through `*link`. Saves its new context in `*callee` and returns the word it
+/// suspended with.
+///
+/// # Safety
+/// `*callee` holds a context made by `coroutine_context` or saved here, on a live stack;
+/// both pointers are valid; nothing unwinds across.
+#[inline(always)]
+pub(crate) unsafe fn resume_coroutine(
+    callee: *mut Context,
+    link: *mut Context,
+    arg: usize,
+) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let (sp, ret) = arch::resume_raw((*callee).sp, link, arg);
+        (*callee).sp = sp;
+        ret
+    }
+}
+
+/// Suspends the running coroutine back to its resumer, whose context is in `*link`,
+/// handing it `arg`; returns the word of the next resume.
+///
+/// # Safety
+/// Called on a coroutine's stack entered through `resume_coroutine` with this `link`.
+#[inline(always)]
+pub(crate) unsafe fn suspend_coroutine(link: *const Context, arg: usize) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe { arch::suspend_raw(link, arg) }
+}
+
 /// The current stack pointer (of the calling frame, approximately).
 #[inline(always)]
 pub fn stack_pointer() -> usize {

@@ -3,12 +3,12 @@
 
 use core::cell::{Cell, UnsafeCell};
 use core::marker::PhantomData;
-use core::mem::{align_of, size_of};
+use core::mem::{ManuallyDrop, align_of, size_of};
 use core::ops::Range;
 use core::ptr;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::context::{Context, switch};
+use crate::context::{Context, coroutine_context, resume_coroutine, suspend_coroutine};
 use crate::current::{self, StackInfo};
 use crate::error::Error;
 use crate::fatal::{fatal, fatal_error};
@@ -57,21 +57,16 @@ struct ForcedUnwind;
 /// Lives at the top of the coroutine's own stack. Every field is touched by one side at a
 /// time: the resumer while the coroutine is suspended, the coroutine while it runs.
 pub struct Yielder<I, Y> {
-    /// The resumer's context, saved by `resume`.
+    /// The resumer's stack pointer (the link), saved each time the coroutine is resumed.
     caller: UnsafeCell<Context>,
     /// The coroutine's context, saved by `suspend` (and made by `Coroutine::new`).
     callee: UnsafeCell<Context>,
-    /// The value passed by `resume`, taken by the coroutine.
-    input: Cell<Option<I>>,
-    /// The value passed by `suspend`, taken by `resume`.
-    output: Cell<Option<Y>>,
-    /// Set by `Drop for Coroutine`: the next `suspend` returns by unwinding.
-    cancel: Cell<bool>,
+    /// The values in flight travel in registers: `resume` passes the address of its `I`
+    /// (0 = unwind), `suspend` the address of its `Y` (0 = finished); each side moves
+    /// the value out before the other runs again.
+    _values: PhantomData<fn(I) -> Y>,
     /// The coroutine's root stack for `grow` and reports.
     info: StackInfo,
-    /// What `set_current` pointed at when the coroutine last suspended (the info of the
-    /// segment it is on: the root's, or a `grow` frame's).
-    inner_current: Cell<*const StackInfo>,
     /// The segments `grow` linked to this stack.
     chain: StackChain,
     /// A `Yielder` is tied to its coroutine's thread.
@@ -93,19 +88,19 @@ impl<I, Y> Yielder<I, Y> {
     /// If the coroutine is dropped while suspended, this returns by unwinding (so the
     /// coroutine's stack frames are dropped); do not stop that unwind with `catch_unwind`
     /// for good, or every later `suspend` unwinds again.
+    #[inline]
     pub fn suspend(&self, value: Y) -> I {
-        self.output.set(Some(value));
-        // SAFETY: [1] we run on the coroutine's stack, so `callee` is ours to save into;
-        // [2] `caller` was saved by the `resume` that switched to us and is not resumed
-        // elsewhere; [3] nothing unwinds across: panics are caught in `entry`.
-        unsafe { switch(self.callee.get(), self.caller.get()) };
-        if self.cancel.get() {
+        let value = ManuallyDrop::new(value);
+        // SAFETY: [1] we run on the coroutine's stack, entered by the `resume` that saved
+        // its stack pointer in `caller` (the link); [2] nothing unwinds across: panics
+        // are caught in `entry`; [3] `resume` moves `value` out before we run again.
+        let input = unsafe { suspend_coroutine(self.caller.get(), &*value as *const Y as usize) };
+        if input == 0 {
             panic::resume_unwind(Box::new(ForcedUnwind));
         }
-        match self.input.take() {
-            Some(i) => i,
-            None => fatal("coroutine resumed without an input"),
-        }
+        // SAFETY: a non-zero word is the address of the resumer's `I`, which it gave up
+        // (ManuallyDrop) and which stays alive until it runs again.
+        unsafe { ptr::read(input as *const I) }
     }
 
     /// The id of the coroutine, as shown in overflow reports.
@@ -220,7 +215,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
         let align = align_of::<Header<I, Y, R, F>>().max(16);
-        let size = size_of::<Header<I, Y, R, F>>();
+        let size = size_of::<Header<I, Y, R, F>>() + current::FOOTER_SIZE;
         // Keep at least a page of stack below the header for the closure to run.
         if size + 4096 > stack.size() {
             return Err(Error::TooLarge {
@@ -232,20 +227,18 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let at = (stack.base() - size) & !(align - 1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let header = at as *mut Header<I, Y, R, F>;
-        // SAFETY: [1] `[at, at + size)` lies in `stack` (checked above), is aligned for
-        // the header, and is owned by this coroutine alone; [2] the chain's address is
-        // stable (the header never moves) and lives as long as the coroutine, which is
-        // the only stack using it.
+        // SAFETY: [1] `[at, base)` (header, then footer) lies in `stack` (checked
+        // above), is aligned for the header, and is owned by this coroutine alone; [2] the
+        // chain's and the info's addresses are stable (the header never moves) and live
+        // as long as the coroutine, which is the only stack using them; the footer is
+        // cleared in `Drop` before they die.
         unsafe {
             header.write(Header {
                 yielder: Yielder {
                     caller: UnsafeCell::new(Context::empty()),
                     callee: UnsafeCell::new(Context::empty()),
-                    input: Cell::new(None),
-                    output: Cell::new(None),
-                    cancel: Cell::new(false),
+                    _values: PhantomData,
                     info: StackInfo::new(&stack, id, "coroutine"),
-                    inner_current: Cell::new(ptr::null()),
                     chain: StackChain::new(),
                     _not_send: PhantomData,
                 },
@@ -254,9 +247,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             });
             let y = &mut (*header).yielder;
             y.info = y.info.with_chain(&*ptr::addr_of!(y.chain));
-            y.inner_current.set(&y.info);
+            current::write_footer(stack.base(), &y.info);
             // The context starts below the header, 16-byte aligned.
-            *y.callee.get() = Context::new_at(at & !15, entry::<I, Y, R, F>, at);
+            *y.callee.get() = coroutine_context(at & !15, entry::<I, Y, R, F>, at);
         }
         Ok(Coroutine {
             header: header as *const HeaderPrefix<I, Y, R>,
@@ -276,16 +269,18 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// # Panics
     /// Resumes the coroutine's panic if it panicked; panics if it had already finished.
+    #[inline]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
         if self.state == State::Done {
             resume_finished();
         }
-        let y = &self.prefix().yielder;
-        y.input.set(Some(input));
-        self.switch_in();
-        if let Some(v) = y.output.take() {
+        let input = ManuallyDrop::new(input);
+        let out = self.switch_in(&*input as *const I as usize);
+        if out != 0 {
             self.state = State::Suspended;
-            return CoroutineResult::Yield(v);
+            // SAFETY: a non-zero word is the address of the coroutine's `Y` in its
+            // suspended `suspend` frame, which gave it up (ManuallyDrop).
+            return CoroutineResult::Yield(unsafe { ptr::read(out as *const Y) });
         }
         self.state = State::Done;
         match self.prefix().result.take() {
@@ -295,19 +290,19 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// Switches to the coroutine and back, keeping `set_current` right on both sides.
-    #[inline]
-    fn switch_in(&self) {
+    /// Switches to the coroutine with `arg` (the address of an `I`, or 0 to unwind it)
+    /// and back; returns the address of its `Y`, or 0 if it finished.
+    #[inline(always)]
+    fn switch_in(&self, arg: usize) -> usize {
         let y = &self.prefix().yielder;
-        let outer = current::replace_current_ptr(y.inner_current.get());
-        // SAFETY: [1] `caller` is ours to save into: the coroutine is not running;
+        // SAFETY: [1] `caller` (the link) is ours to write: the coroutine is not running;
         // [2] `callee` holds the initial frame or the context saved by its last
         // `suspend`, on our live stack; [3] the coroutine catches its panics in `entry`.
-        unsafe { switch(y.caller.get(), y.callee.get()) };
-        y.inner_current.set(current::replace_current_ptr(outer));
+        let out = unsafe { resume_coroutine(y.callee.get(), y.caller.get(), arg) };
         if self.stack.guard_kind() == GuardKind::Canary && !self.stack.canary_intact() {
             crate::overflow::report_canary(self.stack.limit(), self.stack.base());
         }
+        out
     }
 
     /// Whether the coroutine has finished (returned or panicked).
@@ -363,17 +358,22 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
             State::Suspended => {
                 // Unwind the coroutine's frames: every `suspend` now returns by unwinding,
                 // until the closure has finished.
-                self.prefix().yielder.cancel.set(true);
                 while self.state == State::Suspended {
-                    self.switch_in();
-                    if self.prefix().yielder.output.take().is_none() {
+                    let out = self.switch_in(0);
+                    if out == 0 {
                         drop(self.prefix().result.take());
                         self.state = State::Done;
+                    } else {
+                        // It caught the unwind and suspended again: drop that value.
+                        // SAFETY: as in `resume`.
+                        drop(unsafe { ptr::read(out as *const Y) });
                     }
                 }
             }
             State::Done => {}
         }
+        // SAFETY: the footer was written in `with_stack` and the stack is still ours.
+        unsafe { current::clear_footer(self.stack.base()) };
         // SAFETY: the coroutine has finished or never ran, so no `grow` frame uses the
         // chain; it is dropped once, here (the rest of the header holds nothing to drop:
         // the closure, the values in flight and the result were taken).
@@ -393,22 +393,27 @@ unsafe fn drop_closure<I, Y, R, F>(p: *const HeaderPrefix<I, Y, R>) {
 
 /// The coroutine's first frame: runs the closure, catches its panic, stores the outcome
 /// and switches back for the last time.
-unsafe extern "C" fn entry<I, Y, R, F>(arg: usize) -> !
+unsafe extern "C" fn entry<I, Y, R, F>(arg: usize, input: usize) -> !
 where
     F: FnOnce(&Yielder<I, Y>, I) -> R,
 {
     // SAFETY: `arg` is the header `with_stack` wrote at the top of this stack; it lives
     // until the coroutine is dropped, which cannot happen while it runs.
     let h = unsafe { &*(arg as *const Header<I, Y, R, F>) };
-    let outcome = match (h.f.take(), h.yielder.input.take()) {
-        (Some(f), Some(input)) => panic::catch_unwind(AssertUnwindSafe(|| f(&h.yielder, input))),
+    // The first resume always passes an input (only a suspended coroutine is unwound).
+    let outcome = match h.f.take() {
+        Some(f) if input != 0 => {
+            // SAFETY: the address of the resumer's `I`, given up by it (see `suspend`).
+            let input = unsafe { ptr::read(input as *const I) };
+            panic::catch_unwind(AssertUnwindSafe(|| f(&h.yielder, input)))
+        }
         _ => fatal("coroutine started without its closure or input"),
     };
     h.result.set(Some(outcome));
     // SAFETY: the final switch back; `caller` was saved by the running `resume`. Every
     // local of this frame has been moved out or is trivially droppable, and this stack
     // is never resumed again.
-    unsafe { switch(h.yielder.callee.get(), h.yielder.caller.get()) };
+    unsafe { suspend_coroutine(h.yielder.caller.get(), 0) };
     fatal_error(format_args!("runtime: a finished coroutine was resumed"))
 }
 

@@ -1,14 +1,26 @@
-//! `StackInfo` and `set_current`: which stack is running on this OS thread. See the crate
-//! docs for the overview.
+//! `StackInfo`, `set_current` and segment footers: which stack is running on this OS
+//! thread. See the crate docs for the overview.
+//!
+//! Two sources answer "which stack is this?":
+//! - the **footer**: the top 16 bytes of a segment run by a [`crate::Coroutine`] or
+//!   entered by [`crate::grow`] hold `MAGIC ^ base` and a pointer to its `StackInfo`. The
+//!   stack pointer finds its segment through the reservation registry, so resuming a
+//!   coroutine costs no thread-local write at all. A footer is cleared before its info
+//!   dies, so a valid footer always points at a live info.
+//! - the **slot** set by [`set_current`] (a scheduler's goroutine on a raw [`Stack`]).
+//!
+//! `grow` keeps the last answer in a per-thread cache (bounds by value plus the info
+//! pointer), revalidated on each use by a range check and the footer's words.
 
 use core::cell::Cell;
 use core::ptr;
 
 use crate::grow::StackChain;
+use crate::registry;
 use crate::stack::Stack;
 
-/// What gort-stack knows about the stack running on a thread: its bounds, an id and a
-/// kind for reports, and optionally the [`StackChain`] `grow` links new segments into.
+/// What gort-stack knows about a stack: its bounds, an id and a kind for reports, and
+/// optionally the [`StackChain`] `grow` links new segments into.
 #[derive(Debug, Clone, Copy)]
 pub struct StackInfo {
     /// Lowest usable address of the running segment.
@@ -25,7 +37,7 @@ pub struct StackInfo {
 }
 
 // SAFETY: a StackInfo is plain data; its `chain` pointer is dereferenced only by `grow`
-// on the thread where the info is current, under the contract of `StackInfo::with_chain`.
+// on the thread running that stack, under the contract of `StackInfo::with_chain`.
 unsafe impl Send for StackInfo {}
 // SAFETY: as for Send; shared references only read the plain fields.
 unsafe impl Sync for StackInfo {}
@@ -89,53 +101,163 @@ impl StackInfo {
             ..self
         }
     }
+
+    /// Whether `addr` lies in `[limit, base)`.
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        addr >= self.limit && addr < self.base
+    }
+}
+
+/// Bytes at the top of a segment taken by its footer.
+pub(crate) const FOOTER_SIZE: usize = 16;
+
+/// Mixed with the segment base in a footer's first word.
+const FOOTER_MAGIC: usize = 0x676f_7274_5f66_7472;
+
+/// Writes the footer of the segment whose top is `base`.
+///
+/// # Safety
+/// The 16 bytes below `base` are ours and unused; `info` outlives the footer (it is
+/// cleared with [`clear_footer`] before `info` dies).
+pub(crate) unsafe fn write_footer(base: usize, info: *const StackInfo) {
+    let words = base as *mut usize;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        words.sub(2).write(FOOTER_MAGIC ^ base);
+        words.sub(1).write(info as usize);
+    }
+}
+
+/// Clears the footer of the segment whose top is `base`.
+///
+/// # Safety
+/// The footer was written by [`write_footer`] and the segment is still ours.
+pub(crate) unsafe fn clear_footer(base: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { (base as *mut usize).sub(2).write(0) };
+}
+
+/// The info a valid footer at `base` points to.
+///
+/// # Safety
+/// `[base - 16, base)` is mapped memory of a segment the calling thread runs on (or, from
+/// the overflow handler, the faulting thread's segment).
+pub(crate) unsafe fn read_footer(base: usize) -> Option<*const StackInfo> {
+    let words = base as *const usize;
+    // SAFETY: forwarded from the caller.
+    let (tag, info) = unsafe { (words.sub(2).read_volatile(), words.sub(1).read_volatile()) };
+    (tag == FOOTER_MAGIC ^ base && info != 0).then_some(info as *const StackInfo)
+}
+
+/// The footer info of the gort segment holding `addr`, if it has one.
+pub(crate) fn footer_of(addr: usize) -> Option<*const StackInfo> {
+    let (start, end) = registry::slot_of(addr)?;
+    if addr < start + crate::os::page_size() {
+        return None; // in a guard page
+    }
+    // SAFETY: the slot is in a live reservation (mapped); the caller runs on it.
+    unsafe { read_footer(end) }
+}
+
+/// `grow`'s per-thread cache of the running segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cache {
+    /// Lowest usable address of the cached segment (0 when empty).
+    pub(crate) limit: usize,
+    /// Its top (0 when empty).
+    pub(crate) base: usize,
+    /// Its info.
+    pub(crate) info: *const StackInfo,
+    /// True when `info` came from `set_current` or is the thread's own stack (no footer
+    /// to revalidate against).
+    pub(crate) explicit: bool,
+}
+
+impl Cache {
+    const EMPTY: Cache = Cache {
+        limit: 0,
+        base: 0,
+        info: ptr::null(),
+        explicit: true,
+    };
+
+    /// Whether the cache describes the segment holding `sp`.
+    #[inline]
+    pub(crate) fn valid_for(&self, sp: usize) -> bool {
+        sp >= self.limit
+            && sp < self.base
+            // SAFETY: sp is in [limit, base), so we run on that segment: its top is
+            // mapped and ours.
+            && (self.explicit || unsafe { read_footer(self.base) } == Some(self.info))
+    }
 }
 
 const NONE: StackInfo = StackInfo::from_bounds(0, 0, 0, "thread");
 
 thread_local! {
-    /// The info last given to `set_current` on this thread (storage for `CURRENT`).
+    /// The info last given to `set_current` on this thread.
     static SLOT: Cell<StackInfo> = const { Cell::new(NONE) };
-    /// The info of the running stack, or null for the thread's own stack. Points at
-    /// `SLOT` or at an info owned by a running coroutine or `grow` frame. Read by the
-    /// overflow handler (a const-initialised thread local: async-signal-safe).
-    static CURRENT: Cell<*const StackInfo> = const { Cell::new(ptr::null()) };
+    /// Whether `SLOT` holds an info (`set_current(Some)` more recently than `None`).
+    static HAS_SLOT: Cell<bool> = const { Cell::new(false) };
+    /// `grow`'s cache.
+    static CACHE: Cell<Cache> = const { Cell::new(Cache::EMPTY) };
 }
 
 /// Tell gort-stack which stack is running on this OS thread (used by `grow`, high-water
 /// and the overflow report). The scheduler calls it when it switches to a goroutine and
 /// back to its g0; `None` = the thread's own stack.
+///
+/// Coroutines of this crate need no call: their segments carry footers.
 pub fn set_current(stack: Option<StackInfo>) {
     match stack {
         Some(info) => {
             crate::overflow::ensure_signal_stack();
-            SLOT.with(|s| {
-                s.set(info);
-                CURRENT.with(|c| c.set(s.as_ptr()));
+            SLOT.set(info);
+            HAS_SLOT.set(true);
+            let p = SLOT.with(|s| s.as_ptr() as *const StackInfo);
+            CACHE.set(Cache {
+                limit: info.limit,
+                base: info.base,
+                info: p,
+                explicit: true,
             });
         }
-        None => CURRENT.with(|c| c.set(ptr::null())),
+        None => {
+            HAS_SLOT.set(false);
+            CACHE.set(Cache::EMPTY);
+        }
     }
 }
 
-/// The stack running on this thread as last told by `set_current` (or by a running
-/// coroutine or `grow`), `None` for the thread's own stack.
+/// The stack the caller runs on, if gort-stack knows it: a coroutine's (or a segment
+/// `grow` linked to it), else the one last given to `set_current`; `None` for the
+/// thread's own stack.
 pub fn current() -> Option<StackInfo> {
-    let p = current_ptr();
-    // SAFETY: CURRENT is null or points at an info that lives while it is current.
-    (!p.is_null()).then(|| unsafe { *p })
+    let sp = crate::arch::stack_pointer();
+    if let Some(p) = footer_of(sp) {
+        // SAFETY: a valid footer points at a live info.
+        return Some(unsafe { *p });
+    }
+    explicit()
 }
 
-/// The raw current pointer.
-#[inline]
-pub(crate) fn current_ptr() -> *const StackInfo {
-    CURRENT.with(Cell::get)
+/// The info given to `set_current`, if any.
+pub(crate) fn explicit() -> Option<StackInfo> {
+    HAS_SLOT.get().then(|| SLOT.get())
 }
 
-/// Makes `p` current and returns the previous pointer.
-///
-/// `p` must stay valid while current; callers restore the previous pointer before it dies.
+/// A pointer to the `set_current` slot (valid for the thread's life).
+pub(crate) fn explicit_ptr() -> *const StackInfo {
+    SLOT.with(|s| s.as_ptr() as *const StackInfo)
+}
+
+/// `grow`'s cache.
 #[inline]
-pub(crate) fn replace_current_ptr(p: *const StackInfo) -> *const StackInfo {
-    CURRENT.with(|c| c.replace(p))
+pub(crate) fn cache() -> Cache {
+    CACHE.get()
+}
+
+/// Replaces `grow`'s cache, returning the old one.
+pub(crate) fn replace_cache(c: Cache) -> Cache {
+    CACHE.replace(c)
 }

@@ -7,7 +7,7 @@ use core::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::arch;
-use crate::current::{self, StackInfo};
+use crate::current::{self, Cache, StackInfo};
 use crate::stack::Stack;
 
 /// Smallest segment `grow` links (a larger red zone asks for four times the red zone).
@@ -91,46 +91,44 @@ impl StackChain {
 }
 
 thread_local! {
-    /// The chain of the OS thread's own stack (used when no stack is current).
+    /// The chain of the OS thread's own stack.
     static THREAD_CHAIN: StackChain = const { StackChain::new() };
-    /// The OS thread's own stack bounds, `(limit, base)`, read once.
-    static THREAD_STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The OS thread's own stack (bounds read once), with `THREAD_CHAIN`.
+    static THREAD_INFO: Cell<StackInfo> = const { Cell::new(StackInfo::from_bounds(0, 0, 0, "thread")) };
 }
 
-/// The limit of the OS thread's own stack.
-fn thread_stack() -> (usize, usize) {
-    THREAD_STACK.with(|c| {
-        let v = c.get();
-        if v.1 != 0 {
-            return v;
+/// The OS thread's own stack info (with its chain); `None` if its bounds are unknown.
+fn thread_info() -> Option<*const StackInfo> {
+    THREAD_INFO.with(|c| {
+        if c.get().base() == 0 {
+            let (limit, base) = crate::os::thread_stack_bounds()?;
+            let info = StackInfo::from_bounds(limit, base, 0, "thread");
+            // SAFETY: the thread-local chain lives as long as the thread, is used only by
+            // this thread's own stack, and the info is current only on this thread.
+            let info = THREAD_CHAIN
+                .with(|chain| unsafe { info.with_chain(&*(chain as *const StackChain)) });
+            c.set(info);
         }
-        // When unknown, a limit of 0 means "never grow".
-        let v = crate::os::thread_stack_bounds().unwrap_or((0, usize::MAX));
-        c.set(v);
-        v
+        Some(c.as_ptr() as *const StackInfo)
     })
 }
 
 /// Runs `f`, on a linked next segment if fewer than `red_zone` bytes remain on the
 /// running stack (stacker's `maybe_grow` with Go 1.2's segment caching).
 ///
-/// Put it at the top of a deeply recursive function: the fast path is one thread-local
-/// read and a comparison. A panic in `f` is caught on the new segment and resumed on
-/// the old one, so it propagates as if `f` had been called directly.
+/// Put it at the top of a deeply recursive function: the fast path is a thread-local
+/// read, a footer read and two comparisons. A panic in `f` is caught on the new segment
+/// and resumed on the old one, so it propagates as if `f` had been called directly. On a
+/// stack gort-stack does not know (neither a coroutine's, nor given to
+/// [`crate::set_current`], nor the thread's own), `f` is simply called.
 #[inline]
 pub fn grow<R>(red_zone: usize, f: impl FnOnce() -> R) -> R {
     let sp = arch::stack_pointer();
-    let cur = current::current_ptr();
-    let limit = if cur.is_null() {
-        thread_stack().0
-    } else {
-        // SAFETY: CURRENT points at an info that lives while it is current.
-        unsafe { (*cur).limit() }
-    };
-    if sp.saturating_sub(limit) >= red_zone {
+    let c = current::cache();
+    if c.valid_for(sp) && sp - c.limit >= red_zone {
         return f();
     }
-    grow_slow(red_zone, sp, cur, f)
+    grow_slow(red_zone, sp, f)
 }
 
 /// Where `f` and its result live while `f` runs on another segment.
@@ -149,20 +147,50 @@ unsafe extern "C" fn call_trampoline<F: FnOnce() -> R, R>(arg: usize) {
     }
 }
 
+/// Finds the segment holding `sp`: a footer, the `set_current` slot, or the thread's
+/// own stack.
+fn resolve(sp: usize) -> Option<Cache> {
+    if let Some(p) = current::footer_of(sp) {
+        // SAFETY: a valid footer points at a live info.
+        let i = unsafe { *p };
+        return Some(Cache {
+            limit: i.limit(),
+            base: i.base(),
+            info: p,
+            explicit: false,
+        });
+    }
+    if let Some(i) = current::explicit().filter(|i| i.contains(sp)) {
+        return Some(Cache {
+            limit: i.limit(),
+            base: i.base(),
+            info: current::explicit_ptr(),
+            explicit: true,
+        });
+    }
+    let p = thread_info()?;
+    // SAFETY: the thread info lives as long as the thread.
+    let i = unsafe { *p };
+    i.contains(sp).then_some(Cache {
+        limit: i.limit(),
+        base: i.base(),
+        info: p,
+        explicit: true,
+    })
+}
+
 #[cold]
 #[inline(never)]
-fn grow_slow<R>(red_zone: usize, sp: usize, cur: *const StackInfo, f: impl FnOnce() -> R) -> R {
+fn grow_slow<R>(red_zone: usize, sp: usize, f: impl FnOnce() -> R) -> R {
+    let Some(c) = resolve(sp) else { return f() };
+    current::replace_cache(c);
+    if sp - c.limit >= red_zone {
+        return f();
+    }
     let want = GROW_SEGMENT_MIN.max(red_zone.saturating_mul(4));
-    let info = if cur.is_null() {
-        let (limit, base) = thread_stack();
-        StackInfo::from_bounds(limit, base, 0, "thread")
-    } else {
-        // SAFETY: as in `grow`.
-        unsafe { *cur }
-    };
-    if cur.is_null() {
-        THREAD_CHAIN.with(|chain| run_on_segment(Some(chain), info, sp, want, f))
-    } else if info.chain().is_null() {
+    // SAFETY: the cache's info is live (a footer's, the slot, or the thread's).
+    let info = unsafe { *c.info };
+    if info.chain().is_null() {
         run_on_segment(None, info, sp, want, f)
     } else {
         // SAFETY: `with_chain`'s contract: the chain outlives the info being current.
@@ -207,22 +235,32 @@ fn run_on_segment<F: FnOnce() -> R, R>(
         }
     };
     let seg_info = info.on_segment(limit, base);
-    let prev = current::replace_current_ptr(&seg_info);
+    // SAFETY: the segment is ours for the call; `seg_info` outlives the footer, which is
+    // cleared below before this frame returns.
+    unsafe { current::write_footer(base, &seg_info) };
+    let prev = current::replace_cache(Cache {
+        limit,
+        base,
+        info: &seg_info,
+        explicit: false,
+    });
     let mut call = Call {
         f: Some(f),
         result: None,
     };
-    // SAFETY: [1] `base` is the page-aligned top of a segment we own for the call
-    // (cached in the chain or `owned`), used by nothing else meanwhile; [2] the
-    // trampoline catches every panic, so nothing unwinds through the assembly.
+    // SAFETY: [1] `base - FOOTER_SIZE` is 16-byte aligned, the top of a segment we own
+    // for the call (cached in the chain or `owned`), used by nothing else meanwhile;
+    // [2] the trampoline catches every panic, so nothing unwinds through the assembly.
     unsafe {
         arch::on_stack_raw(
             &mut call as *mut Call<F, R> as usize,
             call_trampoline::<F, R>,
-            base,
+            base - current::FOOTER_SIZE,
         )
     };
-    current::replace_current_ptr(prev);
+    // SAFETY: written above; the segment is still ours.
+    unsafe { current::clear_footer(base) };
+    current::replace_cache(prev);
     if let Some(chain) = chain {
         let d = chain.depth.get() - 1;
         chain.depth.set(d);

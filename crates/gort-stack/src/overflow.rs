@@ -140,16 +140,26 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut l
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = os::page_size();
     let sp = fault_sp(uctx);
-    let cur = current::current_ptr();
-    if !cur.is_null() {
-        // SAFETY: CURRENT points at an info that lives while it is current.
-        let i = unsafe { *cur };
-        if addr < i.limit() && addr >= i.limit().saturating_sub(page) {
-            report(i.what(), Some(i.id()), addr, sp, i.limit(), i.base());
-        }
+    if let Some(i) = current::explicit()
+        && addr < i.limit()
+        && addr >= i.limit().saturating_sub(page)
+    {
+        report(i.what(), Some(i.id()), addr, sp, i.limit(), i.base());
     }
-    if let Some((limit, base)) = registry::guard_hit(addr, page) {
-        report("stack", None, addr, sp, limit, base);
+    if let Some((start, end)) = registry::slot_of(addr)
+        && addr < start + page
+    {
+        // A guard page: name the segment's owner from its footer, if it has one.
+        // SAFETY: the slot is in a live reservation; its top belongs to the faulting
+        // thread's stack (a valid footer points at a live info).
+        match unsafe { current::read_footer(end) } {
+            Some(p) => {
+                // SAFETY: as above.
+                let i = unsafe { *p };
+                report(i.what(), Some(i.id()), addr, sp, i.limit(), i.base())
+            }
+            None => report("stack", None, addr, sp, start + page, end),
+        }
     }
     chain(sig, info, uctx);
 }

@@ -53,9 +53,10 @@ pub(crate) fn unregister(start: usize) {
     }
 }
 
-/// If `addr` lies in the guard page of a registered segment, that segment's usable
-/// bounds `(limit, base)`. Async-signal-safe (atomic loads only).
-pub(crate) fn guard_hit(addr: usize, page: usize) -> Option<(usize, usize)> {
+/// The slot `[start, end)` of a registered reservation that holds `addr`, if any: the
+/// guard page is `[start, start + page)`, the usable part `[start + page, end)`.
+/// Async-signal-safe (atomic loads only); O(reservations).
+pub(crate) fn slot_of(addr: usize) -> Option<(usize, usize)> {
     let n = USED.load(Ordering::Acquire).min(CAPACITY);
     for e in &TABLE[..n] {
         let end = e.end.load(Ordering::Acquire);
@@ -65,10 +66,7 @@ pub(crate) fn guard_hit(addr: usize, page: usize) -> Option<(usize, usize)> {
         }
         let slot = e.slot.load(Ordering::Relaxed);
         let slot_start = start + (addr - start) / slot * slot;
-        if addr < slot_start + page {
-            return Some((slot_start + page, slot_start + slot));
-        }
-        return None;
+        return Some((slot_start, slot_start + slot));
     }
     None
 }
