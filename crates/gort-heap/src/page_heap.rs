@@ -259,6 +259,8 @@ impl PageHeap {
             span.check_invariants();
         }
         drop(inner);
+        #[cfg(gort_expensive_checks)]
+        self.check_invariants();
         if self.config.background_scavenger && !self.scavenger.started() {
             // Outside the lock: starting a thread must not happen under a heap lock.
             self.scavenger.start(self);
@@ -431,6 +433,8 @@ impl PageHeap {
         sub(&self.spans, 1);
         self.sync_stats(&inner);
         drop(inner);
+        #[cfg(gort_expensive_checks)]
+        self.check_invariants();
         self.scavenger.wake_if_needed(self);
     }
 

@@ -261,3 +261,112 @@ fn global_heap_works() {
     // SAFETY: freed once, not used again.
     unsafe { heap.free_span(s) };
 }
+
+#[test]
+fn concurrent_alloc_free_and_lookups_never_overlap() {
+    use std::sync::Arc; // tidy: allow(std-sync) test threads, not modelled
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering}; // tidy: allow(std-sync) test code
+
+    let heap = new_for_test(usize::MAX).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The latest span start published by a writer, for the reader to probe.
+    let probe = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..3usize)
+        .map(|t| {
+            let probe = Arc::clone(&probe);
+            std::thread::spawn(move || {
+                let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (t as u64 + 1);
+                let mut live = Vec::new();
+                for i in 0..3000usize {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    if live.len() < 64 && seed % 3 != 0 {
+                        let n = 1 + (seed as usize >> 8) % 40;
+                        let s = heap.alloc_span(n, SpanState::Manual).unwrap();
+                        let tag = (t << 32) | i;
+                        let first: *mut usize = s.start().as_ptr();
+                        let last: *mut usize = s.end().sub(8).as_ptr();
+                        // SAFETY: the span's pages are ours and committed.
+                        unsafe {
+                            first.write(tag);
+                            last.write(tag);
+                        }
+                        probe.store(
+                            s.start().as_usize() + (n - 1) * PAGE_SIZE,
+                            Ordering::Relaxed,
+                        );
+                        live.push((s, tag));
+                    } else if !live.is_empty() {
+                        let (s, tag) = live.swap_remove(seed as usize % live.len());
+                        let first: *const usize = s.start().as_ptr();
+                        let last: *const usize = s.end().sub(8).as_ptr();
+                        // SAFETY: the span is still ours; another owner's write here would
+                        // mean two live spans overlap.
+                        unsafe {
+                            assert_eq!(first.read(), tag, "span overlapped");
+                            assert_eq!(last.read(), tag, "span overlapped");
+                        }
+                        // SAFETY: freed once, not used again.
+                        unsafe { heap.free_span(s) };
+                    }
+                }
+                for (s, _) in live {
+                    // SAFETY: freed once, not used again.
+                    unsafe { heap.free_span(s) };
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let stop = Arc::clone(&stop);
+        let probe = Arc::clone(&probe);
+        std::thread::spawn(move || {
+            let mut hits = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let a = Address::new(probe.load(Ordering::Relaxed));
+                if let Some(s) = heap.span_of(a) {
+                    // The answer may go stale at once, but it was consistent when given.
+                    assert!(s.npages() >= 1);
+                    hits += 1;
+                }
+            }
+            hits
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert_eq!(heap.stats().heap_inuse, 0);
+    assert_eq!(heap.stats().spans, 0);
+    heap.check_invariants();
+}
+
+#[test]
+fn os_layer_reports_typed_errors_and_reads_page_size() {
+    let ps = crate::os::os_page_size();
+    assert!(ps.is_power_of_two() && ps >= 4096);
+    let huge = 1usize << 62;
+    assert_eq!(
+        crate::os::reserve_aligned(huge, crate::ARENA_SIZE).unwrap_err(),
+        Error::AddressSpaceExhausted {
+            requested_bytes: huge
+        }
+    );
+    let a = crate::os::reserve_aligned(crate::ARENA_SIZE, crate::ARENA_SIZE).unwrap();
+    assert!(a.is_aligned(crate::ARENA_SIZE));
+    // SAFETY: the reservation is ours; commit, use, decommit and release it in order.
+    unsafe {
+        crate::os::commit(a, 2 * ps).unwrap();
+        a.as_ptr::<u8>().write(7);
+        assert!(crate::os::decommit(a, 2 * ps));
+        assert_eq!(
+            a.as_ptr::<u8>().read(),
+            0,
+            "decommitted memory reads as zero"
+        );
+        crate::os::release(a, crate::ARENA_SIZE);
+    }
+}
