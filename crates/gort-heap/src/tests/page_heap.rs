@@ -281,7 +281,7 @@ fn concurrent_alloc_free_and_lookups_never_overlap() {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
-                    if live.len() < 64 && seed % 3 != 0 {
+                    if live.len() < 64 && !seed.is_multiple_of(3) {
                         let n = 1 + (seed as usize >> 8) % 40;
                         let s = heap.alloc_span(n, SpanState::Manual).unwrap();
                         let tag = (t << 32) | i;
