@@ -121,3 +121,43 @@ fn loom_chan_two_senders_no_lost_wakeup() {
         }
     });
 }
+
+/// Close releases every blocked receiver, not just one.
+#[test]
+fn loom_chan_close_wakes_every_receiver() {
+    loom::model(|| {
+        let ch: Chan<u32> = Chan::new(0);
+        let rxs: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = ch.clone();
+                thread::spawn(move || rx.recv())
+            })
+            .collect();
+        ch.close();
+        for r in rxs {
+            assert_eq!(r.join().unwrap(), None);
+        }
+    });
+}
+
+/// A select's send case races a receiver while another case's channel is closed: the
+/// value is delivered exactly when the send case is reported chosen.
+#[test]
+fn loom_chan_select_send_vs_close() {
+    loom::model(|| {
+        let a: Chan<u32> = Chan::new(0);
+        let b: Chan<u32> = Chan::new(0);
+        let (ra, cb) = (a.clone(), b.clone());
+        let receiver = thread::spawn(move || ra.recv());
+        let closer = thread::spawn(move || cb.close());
+        let sent = select! {
+            send(a, 1) => true,
+            recv(b) -> v => { assert_eq!(v, None); false },
+        };
+        closer.join().unwrap();
+        if !sent {
+            a.close();
+        }
+        assert_eq!(receiver.join().unwrap(), sent.then_some(1));
+    });
+}
