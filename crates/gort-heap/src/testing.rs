@@ -17,6 +17,14 @@ pub fn new_for_test(max_heap_bytes: usize) -> Result<&'static PageHeap, Error> {
     )
 }
 
+impl PageHeap {
+    /// The contract's name for [`new_for_test`]: a private test heap with the given
+    /// `heap_sys` limit in bytes (`usize::MAX` for none) and no background scavenger.
+    pub fn new_for_test(max_heap_bytes: usize) -> Result<&'static PageHeap, Error> {
+        new_for_test(max_heap_bytes)
+    }
+}
+
 /// The resident set size of this process in bytes, from `/proc/self/statm` (0 if it
 /// cannot be read).
 pub fn rss_bytes() -> usize {
