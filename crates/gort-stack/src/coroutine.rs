@@ -59,8 +59,6 @@ struct ForcedUnwind;
 pub struct Yielder<I, Y> {
     /// The resumer's stack pointer (the link), saved each time the coroutine is resumed.
     caller: UnsafeCell<Context>,
-    /// The coroutine's context, saved by `suspend` (and made by `Coroutine::new`).
-    callee: UnsafeCell<Context>,
     /// The values in flight travel in registers: `resume` passes the address of its `I`
     /// (0 = unwind), `suspend` the address of its `Y` (0 = finished); each side moves
     /// the value out before the other runs again.
@@ -157,6 +155,9 @@ enum State {
 /// `resume`. Dropping a suspended coroutine unwinds its stack (running destructors).
 /// A `Coroutine` is not `Send`: values on its stack may be tied to this thread.
 pub struct Coroutine<I, Y, R> {
+    /// The coroutine's context, saved when it suspends (kept here, next to the resumer,
+    /// rather than in the header, so resuming does not load through the header first).
+    callee: Context,
     /// The header at the top of `stack`.
     header: *const HeaderPrefix<I, Y, R>,
     /// Drops the closure of a coroutine that never ran.
@@ -236,7 +237,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             header.write(Header {
                 yielder: Yielder {
                     caller: UnsafeCell::new(Context::empty()),
-                    callee: UnsafeCell::new(Context::empty()),
                     _values: PhantomData,
                     info: StackInfo::new(&stack, id, "coroutine"),
                     chain: StackChain::new(),
@@ -248,10 +248,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             let y = &mut (*header).yielder;
             y.info = y.info.with_chain(&*ptr::addr_of!(y.chain));
             current::write_footer(stack.base(), &y.info);
-            // The context starts below the header, 16-byte aligned.
-            *y.callee.get() = coroutine_context(at & !15, entry::<I, Y, R, F>, at);
         }
+        // SAFETY: the context starts below the header, 16-byte aligned, on our stack.
+        let callee = unsafe { coroutine_context(at & !15, entry::<I, Y, R, F>, at) };
         Ok(Coroutine {
+            callee,
             header: header as *const HeaderPrefix<I, Y, R>,
             drop_f: drop_closure::<I, Y, R, F>,
             state: State::Fresh,
@@ -293,12 +294,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// Switches to the coroutine with `arg` (the address of an `I`, or 0 to unwind it)
     /// and back; returns the address of its `Y`, or 0 if it finished.
     #[inline(always)]
-    fn switch_in(&self, arg: usize) -> usize {
-        let y = &self.prefix().yielder;
+    fn switch_in(&mut self, arg: usize) -> usize {
+        let link = self.prefix().yielder.caller.get();
         // SAFETY: [1] `caller` (the link) is ours to write: the coroutine is not running;
         // [2] `callee` holds the initial frame or the context saved by its last
         // `suspend`, on our live stack; [3] the coroutine catches its panics in `entry`.
-        let out = unsafe { resume_coroutine(y.callee.get(), y.caller.get(), arg) };
+        let out = unsafe { resume_coroutine(&mut self.callee, link, arg) };
         if self.stack.guard_kind() == GuardKind::Canary && !self.stack.canary_intact() {
             crate::overflow::report_canary(self.stack.limit(), self.stack.base());
         }
@@ -337,16 +338,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Calls `f` with the live address range of every segment of the coroutine's stack
     /// (for a conservative collector): for a suspended coroutine, from its saved stack
-    /// pointer to each segment's top (the root's range includes the header, which holds
-    /// the values in flight); nothing for a fresh or finished one.
+    /// pointer to each segment's top (the root's range includes the header); nothing for a fresh or finished one. The values in flight
+    /// live in the suspended frames, inside these ranges.
     pub fn for_each_live_range(&self, f: impl FnMut(Range<usize>)) {
         if self.state != State::Suspended {
             return;
         }
-        let y = &self.prefix().yielder;
-        // SAFETY: the coroutine is suspended, so its saved context is not being written.
-        let sp = unsafe { (*y.callee.get()).sp() };
-        y.chain.for_each_live_range(self.stack.base(), sp, f);
+        let sp = self.callee.sp();
+        self.prefix()
+            .yielder
+            .chain
+            .for_each_live_range(self.stack.base(), sp, f);
     }
 }
 
