@@ -49,11 +49,21 @@ static BATCH: [u32; NUM_SPAN_CLASSES] = {
 struct BinState {
     /// Free objects on the stack: `slots[0..n]`. Invariant: `n <= cap`.
     n: u32,
-    /// Capacity of `slots`: twice the class's batch.
+    /// Capacity of `slots`: twice the class's batch at first, doubled (up to the cache's
+    /// budget) when the bin overflows after a refill since its last flush.
     cap: u32,
-    /// The stack, in the cache's slot array (persistent memory). Immutable pointer.
+    /// True when the bin refilled from its central since it last flushed to it: the
+    /// allocate-many-then-free-many pattern that a bigger bin serves without a round
+    /// trip through the central (tcmalloc's growing `max_length`).
+    refilled: bool,
+    /// The stack, in persistent memory (the cache's slot array, or a larger array after
+    /// growth; the old one stays with the cache, never freed).
     slots: *mut usize,
 }
+
+/// Most object bytes a cache's bins may be sized for together (tcmalloc's
+/// `kMaxThreadCacheSize`): bins grow past twice their batch only within this budget.
+const CACHE_BUDGET: usize = 4 << 20;
 
 /// The free objects of one span class held by a cache.
 #[derive(Debug)]
@@ -96,6 +106,9 @@ pub struct Cache {
     alloc: &'static Allocator,
     /// The central shard this cache refills from. Set when the cache is acquired.
     shard: AtomicU8,
+    /// Bytes of objects the bins' grown capacities stand for (beyond their initial
+    /// twice-a-batch), against [`CACHE_BUDGET`]. Owner only.
+    cap_bytes: UnsafeCell<usize>,
     /// Tiny allocator state. Owner only.
     tiny: UnsafeCell<Tiny>,
     /// Tiny objects placed in an existing block (Go `tinyAllocs`). As `Bin::nmalloc`.
@@ -146,6 +159,7 @@ impl Cache {
                     st: UnsafeCell::new(BinState {
                         n: 0,
                         cap,
+                        refilled: false,
                         slots: next,
                     }),
                     nmalloc: AtomicU64::new(0),
@@ -157,6 +171,7 @@ impl Cache {
             }),
             alloc,
             shard: AtomicU8::new(alloc.pick_shard()),
+            cap_bytes: UnsafeCell::new(0),
             tiny: UnsafeCell::new(Tiny {
                 block: 0,
                 offset: 0,
@@ -262,6 +277,7 @@ impl Cache {
                 .alloc
                 .refill(spc, self.shard.load(Ordering::Relaxed), out)?;
             s.n = n as u32 - 1;
+            s.refilled = true;
             Ok::<usize, Error>(out[n - 1])
         })?;
         bump(&bin.nmalloc);
@@ -297,22 +313,73 @@ impl Cache {
         bump(&bin.nfree);
     }
 
-    /// Frees into a full bin: returns the bin's older half to the central first.
+    /// Frees into a full bin: doubles the bin if it refilled since its last flush and
+    /// the cache's budget allows, else returns the bin's older half to the central.
     ///
     /// # Safety
     /// As [`Cache::free_small`].
     #[cold]
     #[inline(never)]
     unsafe fn free_slow(&self, p: NonNull<u8>, spc: SpanClass) {
-        // SAFETY: forwarded.
-        unsafe { self.flush_bin(spc, BATCH[spc.index()] as usize) };
         let bin = &self.bins[spc.index()];
-        // SAFETY: we own the cache; the bin has room after the flush.
+        let size = spc.size_class().size();
+        // SAFETY: owner only.
+        let (cap, refilled) = bin
+            .st
+            .with(|s| unsafe { ((*s).cap as usize, (*s).refilled) });
+        // SAFETY: owner only.
+        let budget = self.cap_bytes.with(|b| unsafe { *b });
+        let grown = refilled
+            && budget + cap * size <= CACHE_BUDGET
+            && self.bin_is_local(spc)
+            && self.grow_bin(spc, cap);
+        if grown {
+            // SAFETY: owner only.
+            self.cap_bytes.with_mut(|b| unsafe { *b += cap * size });
+        } else {
+            // SAFETY: forwarded.
+            unsafe { self.flush_bin(spc, cap / 2) };
+        }
+        // SAFETY: we own the cache; the bin has room after growing or flushing.
         bin.st.with_mut(|s| unsafe {
             let s = &mut *s;
             *s.slots.add(s.n as usize) = p.as_ptr() as usize;
             s.n += 1;
         });
+    }
+
+    /// True when a sample of the objects in `spc`'s bin all belong to spans of this
+    /// cache's shard: the thread frees what it allocated, so keeping them is cheap and
+    /// local. Objects freed for other threads (larson, producer/consumer) go back to
+    /// their own shard instead of piling up here.
+    fn bin_is_local(&self, spc: SpanClass) -> bool {
+        let shard = self.shard.load(Ordering::Relaxed);
+        // SAFETY: owner only; `slots[0..n]` are objects of ours.
+        self.bins[spc.index()].st.with(|s| unsafe {
+            let s = &*s;
+            let n = s.n as usize;
+            (0..8).all(|k| {
+                let obj = *s.slots.add(k * n / 8);
+                self.alloc.meta_of(obj).is_some_and(|m| m.shard() == shard)
+            })
+        })
+    }
+
+    /// Doubles the slot array of `spc`'s full bin (capacity `cap`). False when no
+    /// memory is available.
+    fn grow_bin(&self, spc: SpanClass, cap: usize) -> bool {
+        let Ok(new) = persistent_alloc(2 * cap * size_of::<usize>(), align_of::<usize>()) else {
+            return false;
+        };
+        let new = new.cast::<usize>().as_ptr();
+        // SAFETY: owner only; `new` holds `2 * cap` slots and `slots[0..cap]` are live.
+        self.bins[spc.index()].st.with_mut(|s| unsafe {
+            let s = &mut *s;
+            core::ptr::copy_nonoverlapping(s.slots, new, s.n as usize);
+            s.slots = new;
+            s.cap = 2 * cap as u32;
+        });
+        true
     }
 
     /// Keeps the `keep` most recently freed objects of `spc`'s bin and returns the older
@@ -332,6 +399,7 @@ impl Cache {
                 return;
             }
             let k = n - keep;
+            s.refilled = false;
             self.alloc
                 .flush_objects(spc, core::slice::from_raw_parts(s.slots, k));
             core::ptr::copy(s.slots.add(k), s.slots, keep);

@@ -262,3 +262,28 @@ fn find_object_rejects_foreign_and_tail_addresses() {
     // SAFETY: the pointer is a live allocation of this test, used with its allocation layout and not used afterwards.
     unsafe { c.dealloc(p, layout(2304, 8)) };
 }
+
+#[test]
+fn bins_grow_for_local_churn_within_the_budget() {
+    let a = new_allocator().unwrap();
+    let mut c = a.new_cache().unwrap();
+    let l = layout(16, 8);
+    for _ in 0..3 {
+        let ptrs: Vec<_> = (0..300_000).map(|_| c.alloc(l).unwrap()).collect();
+        for p in ptrs {
+            // SAFETY: the pointer is a live allocation of this test, freed once.
+            unsafe { c.dealloc(p, l) };
+        }
+    }
+    // Everything is free; the cache may hold up to its 4 MiB budget (plus its initial
+    // two batches) of 16 B objects, which pins at most that many bytes of spans.
+    let held = a.stats().spans_inuse as usize * 8192;
+    assert!(
+        held > 64 << 10,
+        "the bin did not grow: {held} bytes of spans held"
+    );
+    assert!(held <= (4 << 20) + (2 << 20), "{held} bytes of spans held");
+    c.flush();
+    a.release_spare_spans();
+    assert_eq!(a.stats().spans_inuse, 0);
+}
