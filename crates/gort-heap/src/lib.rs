@@ -8,6 +8,21 @@
 //! objects through the span map. Nothing here allocates through the Rust global
 //! allocator, because gort-alloc *is* the global allocator and calls into this crate.
 //!
+//! ```
+//! use gort_heap::{PAGE_SIZE, PageHeap, SpanState};
+//!
+//! let heap = PageHeap::global();
+//! let span = heap.alloc_span(4, SpanState::Manual)?;
+//! assert_eq!(span.bytes(), 4 * PAGE_SIZE);
+//! // Any interior address finds its span, in O(1) and without a lock.
+//! let inside = span.start().add(3 * PAGE_SIZE + 100);
+//! assert!(core::ptr::eq(heap.span_of(inside).unwrap(), span));
+//! // SAFETY: the span came from this heap and is not used after this.
+//! unsafe { heap.free_span(span) };
+//! assert!(heap.span_of(inside).is_none());
+//! # Ok::<(), gort_heap::Error>(())
+//! ```
+//!
 //! # Glossary (Go name → gort name)
 //!
 //! | Go (runtime) | gort-heap |

@@ -504,12 +504,18 @@ impl PageHeap {
         done
     }
 
-    /// Bytes the scavenger should release to meet the retained goal: the excess of
-    /// `heap_sys - heap_released` over the goal, capped by what is free and unreleased.
+    /// Bytes the scavenger should release: the excess of retained memory (`heap_sys -
+    /// heap_released`) over the effective goal, capped by what is free and unreleased.
+    /// The effective goal is `max(retained_goal, heap_inuse + heap_inuse / 10)`: as in
+    /// Go, whose goal is 110% of a heap goal that is never below the live heap, the
+    /// scavenger leaves 10% of headroom above the memory in use so a steady
+    /// free/allocate cycle does not fault its pages in over and over. To release
+    /// everything free, call [`PageHeap::scavenge`]`(usize::MAX)` (Go: `FreeOSMemory`).
     pub fn scavenge_excess(&self) -> usize {
         let s = self.stats();
         let releasable = s.heap_idle - s.heap_released;
-        s.retained().saturating_sub(s.retained_goal).min(releasable)
+        let goal = s.retained_goal.max(s.heap_inuse + s.heap_inuse / 10);
+        s.retained().saturating_sub(goal).min(releasable)
     }
 
     /// Synchronously does what the background scavenger works toward: releases free
@@ -521,7 +527,8 @@ impl PageHeap {
 
     /// Sets the scavenger's goal for retained memory (`heap_sys - heap_released`), in
     /// bytes: the background scavenger returns free pages to the OS while the heap
-    /// retains more (Go: the scavenger's `gcPercentGoal`/`memoryLimitGoal`; the
+    /// retains more than this and more than 110% of `heap_inuse` (see
+    /// [`PageHeap::scavenge_excess`]) (Go: the scavenger's `gcPercentGoal`/`memoryLimitGoal`; the
     /// collector's pacer sets this to about 110% of the heap goal).
     pub fn set_retained_goal(&self, bytes: usize) {
         self.retained_goal.store(bytes, Ordering::Relaxed);

@@ -30,6 +30,8 @@ use crate::page_heap::PageHeap;
 const BATCH_BYTES: usize = 64 * crate::PAGE_SIZE;
 /// Longest park without a wake-up.
 const PARK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sleep after a batch that could release nothing.
+const STUCK_SLEEP: Duration = Duration::from_secs(1);
 /// Longest pacing sleep between batches.
 const MAX_PACE_SLEEP: Duration = Duration::from_millis(100);
 
@@ -124,7 +126,10 @@ impl Scavenger {
             let got = heap.scavenge(excess.min(BATCH_BYTES));
             let spent = t0.elapsed();
             if got == 0 {
-                sleep(MAX_PACE_SLEEP);
+                // Excess that cannot be released now (runs in flight, or partial OS pages
+                // when they are larger than 8 KiB): back off without parking, so frees do
+                // not wake the thread for it.
+                sleep(STUCK_SLEEP);
                 continue;
             }
             if fraction < 1.0 {
