@@ -138,7 +138,7 @@ impl Allocator {
 
     /// The central of `spc` in shard `shard` (< [`SHARDS`]).
     pub fn central(&self, spc: SpanClass, shard: usize) -> &Central {
-        &self.centrals[spc.index() * SHARDS + shard]
+        &self.centrals[spc.index() * SHARDS + shard % SHARDS]
     }
 
     /// The shard for a newly acquired cache (round robin).

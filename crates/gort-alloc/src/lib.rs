@@ -31,31 +31,36 @@
 //! # Fast path
 //!
 //! 1. `SpanClass::for_layout(size, align)`: one table lookup for align ≤ 8.
-//! 2. Pop the head of the thread cache's free list for that span class (a singly linked
-//!    list through the objects' first words). No lock, no atomic read-modify-write; the
+//! 2. Pop an address off the thread cache's bin for that span class (a stack of object
+//!    addresses). No lock, no atomic read-modify-write, no access to the object; the
 //!    statistics counter is a relaxed load + store of an owner-written atomic.
-//! 3. Free pushes onto the same list of the *freeing* thread's cache: the layout gives
-//!    the class, so no lookup is needed, whichever thread allocated the object.
+//! 3. Free pushes onto the same bin of the *freeing* thread's cache: the layout gives the
+//!    class, so no lookup is needed, whichever thread allocated the object.
 //!
 //! # Slow path
 //!
-//! 1. Empty list: `Central::carve` takes a batch (≈32 KiB worth, 2..128 objects) from the
-//!    class's partial spans under the class's lock, scanning allocation bitmaps with
-//!    `trailing_zeros` (Go `nextFreeFast`), linking the objects into a chain.
+//! 1. Empty bin: `Central::carve` takes a batch (≈32 KiB worth, 2..1024 objects) from
+//!    the class's partial spans under that central's lock, scanning allocation bitmaps
+//!    with `trailing_zeros` (Go `nextFreeFast`), writing addresses into the bin. Each
+//!    span class has [`SHARDS`] centrals; a cache refills from its own shard, so threads
+//!    mostly carve from spans no other thread carves from (jemalloc's arenas).
 //! 2. No partial span: `Allocator::grow` takes a span from the page heap.
-//! 3. A list over twice the batch: the older half goes back (`Allocator::flush_chain`):
-//!    each object's span is found through the page heap's lock-free span map, and the
-//!    batch is freed under the class's lock (one lock per batch, not per object). This is
-//!    also how objects freed on another thread return: batched, per class, never under a
-//!    global lock (tcmalloc's transfer, snmalloc's batching), so a producer/consumer pair
-//!    costs one lock round trip per batch on each side.
-//! 4. A span that becomes empty goes back to the page heap (one spare kept per class).
+//! 3. A full bin (twice the batch): if it refilled since its last flush and a sample of
+//!    its objects are all of its own shard (a thread freeing what it allocated), the bin
+//!    doubles, within a 4 MiB budget per cache (tcmalloc's growing `max_length`);
+//!    otherwise its older half goes back (`Allocator::flush_objects`): each object's span
+//!    is found through the page heap's lock-free span map (once per run of one span) and
+//!    the batch is freed under its shard's central lock (one lock per batch, not per
+//!    object). This is also how objects freed on another thread return: batched, per
+//!    class and shard, never under a global lock (tcmalloc's transfer, snmalloc's
+//!    batching), so a producer/consumer pair costs one lock round trip per batch per side.
+//! 4. A span that becomes empty goes back to the page heap (one spare kept per central).
 //!
 //! # Deliberately not done
 //!
 //! - No per-span remote-free lists (mimalloc): with the layout known at free time, a
 //!   thread frees into its own cache and returns whole batches; see
-//!   docs/design/gort-alloc.md for the comparison.
+//!   docs/design/gort-alloc.md for the comparison and the measured costs.
 //! - No malloc headers or pointer bitmaps (Go 1.22): gort's collector traces precisely
 //!   through `Trace` and scans manual objects conservatively, so it needs only the
 //!   scan/noscan split.
