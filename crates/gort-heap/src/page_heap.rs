@@ -11,6 +11,7 @@ use crate::span_map::SpanMap;
 use crate::stats::HeapStats;
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::static_atomic;
 
 /// Span structs are carved from persistent memory in blocks of this many bytes
 /// (Go: `_FixAllocChunk`).
@@ -197,6 +198,15 @@ impl PageHeap {
     /// scavenger), for subsystems or tests that must not share. The heap lives for the
     /// rest of the process; it is built in persistent memory, not the global allocator.
     pub fn new_private(config: HeapConfig) -> Result<&'static PageHeap, Error> {
+        // Go's arena hints: heap i starts at `i << 40 | 0xc000000000`, each in its own
+        // terabyte, so a heap can usually grow in place and stay one contiguous range.
+        // The global heap is i = 0; after 63 private heaps, the OS chooses.
+        static NEXT_HINT: static_atomic::AtomicUsize = static_atomic::AtomicUsize::new(1);
+        let i = NEXT_HINT.fetch_add(1, static_atomic::Ordering::Relaxed);
+        let config = HeapConfig {
+            hint: if i < 64 { i << 40 | GLOBAL_HINT } else { 0 },
+            ..config
+        };
         let p = crate::persistent_alloc(size_of::<PageHeap>(), align_of::<PageHeap>())?;
         let heap: *mut PageHeap = p.as_ptr().cast();
         // SAFETY: fresh, suitably aligned persistent memory for one PageHeap, never freed,
@@ -329,7 +339,7 @@ impl PageHeap {
                 // Discontiguous: grow what is left of the old reservation into the heap
                 // rather than waste it, then switch.
                 let left = inner.cur_end - inner.cur_base;
-                if left > 0 {
+                if left > 0 && sys + left + ask <= self.config.max_heap_bytes {
                     self.grow_range(inner, inner.cur_base, left)?;
                 }
                 inner.cur_base = got.as_usize();

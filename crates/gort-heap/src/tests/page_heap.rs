@@ -391,3 +391,25 @@ fn scavenger_leaves_ten_percent_headroom_above_inuse() {
     // SAFETY: freed once, not used again.
     unsafe { heap.free_span(live) };
 }
+
+#[test]
+fn private_heap_grows_in_place_from_its_hint() {
+    let heap = new_for_test(usize::MAX).unwrap();
+    let spans: Vec<_> = (0..5)
+        .map(|_| {
+            heap.alloc_span(crate::PAGES_PER_ARENA - 1, SpanState::InUse)
+                .unwrap()
+        })
+        .collect();
+    let ranges = heap.grown_ranges();
+    // When the heap got its hint slot (one of 63) and the slot was free, its five
+    // arenas of growth are one contiguous range, so free runs coalesce across them.
+    if ranges[0].0.as_usize() & ((1 << 40) - 1) == 0x00c0 << 32 {
+        assert_eq!(ranges.len(), 1, "{ranges:?}");
+    }
+    for s in spans {
+        // SAFETY: freed once, not used again.
+        unsafe { heap.free_span(s) };
+    }
+    heap.check_invariants();
+}
