@@ -105,3 +105,6 @@ pub mod testing {
         Box::leak(Box::new(StackPool::new(policy, warm_bytes)))
     }
 }
+
+#[cfg(all(test, loom))]
+mod tests;

@@ -116,6 +116,9 @@ pub struct PoolStats {
     pub warm: usize,
     /// Free segments whose pages were given back to the OS.
     pub cold: usize,
+    /// Segments ever carved out of reservations (`in_use + warm + cold` plus those held
+    /// elsewhere, such as a cached `grow` segment, equals it).
+    pub carved: usize,
     /// `mprotect` guard pages installed (each costs VMAs; see [`GuardPolicy::Mprotect`]).
     pub mprotect_guards: usize,
 }
@@ -368,6 +371,8 @@ impl StackPool {
             s.in_use += c.in_use;
             s.warm += c.warm.len();
             s.cold += c.cold.len();
+            let total: usize = c.reservations.iter().map(|r| r.1 / c.slot).sum();
+            s.carved += total - (c.end - c.next) / c.slot;
         }
         s
     }

@@ -34,6 +34,8 @@ static TABLE: [Entry; CAPACITY] = [EMPTY; CAPACITY];
 static USED: AtomicUsize = AtomicUsize::new(0);
 
 /// Records a reservation of `len` bytes at `start` carved in slots of `slot` bytes.
+/// (Not under loom, whose pools come and go with every model iteration.)
+#[cfg(not(loom))]
 pub(crate) fn register(start: usize, len: usize, slot: usize) {
     let i = USED.fetch_add(1, Ordering::Relaxed);
     if let Some(e) = TABLE.get(i) {
@@ -44,6 +46,7 @@ pub(crate) fn register(start: usize, len: usize, slot: usize) {
 }
 
 /// Forgets the reservation starting at `start` (its pool is being dropped).
+#[cfg(not(loom))]
 pub(crate) fn unregister(start: usize) {
     let n = USED.load(Ordering::Acquire).min(CAPACITY);
     for e in &TABLE[..n] {
