@@ -91,6 +91,7 @@
 mod address;
 mod error;
 mod fatal;
+mod lock_rank;
 pub mod os;
 mod page_alloc;
 mod page_heap;

@@ -3,6 +3,7 @@
 
 use crate::address::{ARENA_SIZE, Address, HEAP_ADDR_BITS, PAGE_SHIFT, PAGE_SIZE, align_up};
 use crate::error::Error;
+use crate::lock_rank::{self, Rank};
 use crate::os;
 use crate::page_alloc::{CHUNK_BYTES, PageAlloc};
 use crate::scavenger::Scavenger;
@@ -116,6 +117,30 @@ struct Inner {
 // and are only used under the heap lock.
 unsafe impl Send for Inner {}
 
+/// The heap lock held: the lock guard plus the lock-rank bookkeeping.
+struct Locked<'a> {
+    guard: crate::sync::MutexGuard<'a, Inner>,
+}
+
+impl core::ops::Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        lock_rank::release(Rank::Heap);
+    }
+}
+
 /// The page heap (Go: `mheap`): hands out spans of contiguous 8 KiB pages from 64 MiB
 /// arenas, maps any address to its span in O(1) without locks, and returns idle pages to
 /// the OS in the background.
@@ -217,13 +242,15 @@ impl PageHeap {
         }
     }
 
-    fn lock(&self) -> crate::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> Locked<'_> {
+        lock_rank::acquire(Rank::Heap);
         // Nothing panics while holding the lock, but do not turn a poisoned lock into a
         // second panic in the allocator.
-        match self.lock.lock() {
+        let guard = match self.lock.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
-        }
+        };
+        Locked { guard }
     }
 
     /// Allocates `npages` contiguous pages as a span in state `InUse` or `Manual`,

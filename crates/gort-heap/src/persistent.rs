@@ -10,6 +10,7 @@
 use core::ptr::NonNull;
 
 use crate::error::Error;
+use crate::lock_rank::{self, Rank};
 use crate::os;
 use crate::sync::static_atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::{Address, PAGE_SIZE};
@@ -90,6 +91,7 @@ fn direct(size: usize, align: usize) -> Result<NonNull<u8>, Error> {
 }
 
 fn lock() {
+    lock_rank::acquire(Rank::Persistent);
     let mut spins = 0u32;
     while LOCK
         .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -108,4 +110,5 @@ fn lock() {
 
 fn unlock() {
     LOCK.store(false, Ordering::Release);
+    lock_rank::release(Rank::Persistent);
 }
