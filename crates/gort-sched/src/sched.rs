@@ -1160,13 +1160,15 @@ fn stoplockedm(m: &M) -> bool {
         // It yielded or was unparked while parking: it is on no queue; run it.
         return true;
     }
+    // Count ourselves idle before the P leaves: whoever finds our goroutine undoes this
+    // in `startlockedm`, which can only happen after the hand-off below.
+    sched.lock().nmidlelocked += 1;
     if !m.p.get().is_null() {
         let p = sched.releasep(m);
         handoffp(sched, p);
     }
     {
-        let mut l = sched.lock();
-        l.nmidlelocked += 1;
+        let l = sched.lock();
         sched.checkdead(&l);
     }
     loop {
