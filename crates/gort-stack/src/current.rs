@@ -188,7 +188,12 @@ impl Cache {
             && sp < self.base
             // SAFETY: sp is in [limit, base), so we run on that segment: its top is
             // mapped and ours.
-            && (self.explicit || unsafe { read_footer(self.base) } == Some(self.info))
+            && match unsafe { read_footer(self.base) } {
+                // A segment with a footer belongs to a coroutine or a `grow` frame: trust
+                // the cache only if it came from that very footer.
+                Some(p) => !self.explicit && p == self.info,
+                None => self.explicit,
+            }
     }
 }
 

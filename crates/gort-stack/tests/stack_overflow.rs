@@ -123,6 +123,46 @@ fn guards_survive_the_batched_release_of_cold_segments() {
     assert!(err.contains("overflowed its stack"), "stderr: {err}");
 }
 
+#[test]
+fn overflow_on_a_grown_segment_names_the_coroutine() {
+    let Some(out) = run_child(
+        "overflow_on_a_grown_segment_names_the_coroutine",
+        "grown",
+        || {
+            let mut co: Coroutine<(), (), u64> = Coroutine::new(|_, ()| {
+                // Force a new segment, then overflow it.
+                gort_stack::grow(1 << 20, || {
+                    let c = gort_stack::current().unwrap();
+                    eprintln!("child: segment stack=[{:#x}, {:#x}]", c.limit(), c.base());
+                    recurse(0)
+                })
+            });
+            eprintln!("child: coroutine id {}", co.id());
+            co.resume(());
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child: coroutine id "))
+        .unwrap();
+    let seg = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child: segment stack="))
+        .unwrap();
+    assert!(
+        err.contains(&format!("runtime: coroutine {id} overflowed its stack")),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains(&format!("stack={seg}")),
+        "the grown segment's bounds: {err}"
+    );
+}
+
 static mut MAIN: Context = Context::empty();
 
 unsafe extern "C" fn goroutine_body(_: usize) -> ! {
