@@ -7,6 +7,7 @@ use super::error::{CloseError, SendError, TryRecvError, TrySendError};
 use super::waiter::{Outcome, WaitQueue, Waiter, WakeList};
 use crate::fatal::throw;
 use crate::park::{Parker, WaitReason, park};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, MutexGuard, UnsafeCell};
 
 /// A channel carrying values of type `T` between goroutines or threads, with Go's
@@ -50,11 +51,29 @@ pub(crate) struct Inner<T> {
     state: UnsafeCell<State<T>>,
     /// Buffer capacity (Go's `dataqsiz`). Immutable.
     cap: usize,
+    /// Lock-free mirrors of `state` for Go's non-blocking fast paths and `len`.
+    mirror: Mirror,
     /// Creation order, the lock-order key under loom (addresses differ between model
     /// executions, and loom needs every execution of a schedule to behave the same).
     /// Immutable.
     #[cfg(loom)]
     seq: usize,
+}
+
+/// Copies of a few facts about `State`, written (Release) under the channel lock at the
+/// end of every locked step and read without the lock (Acquire), as Go reads
+/// `c.closed`, `c.qcount` and `c.recvq.first` racily in `chansend`/`chanrecv` with
+/// `block == false`. They only ever let an operation fail fast ("would block") or skip
+/// the lock for `len`; anything that changes the channel takes the lock.
+struct Mirror {
+    /// `State::closed`.
+    closed: AtomicBool,
+    /// `State::buf.len()` (Go's `qcount`).
+    len: AtomicUsize,
+    /// `recvq` is non-empty (possibly only with select waiters that already lost).
+    recv_waiting: AtomicBool,
+    /// `sendq` is non-empty (ditto).
+    send_waiting: AtomicBool,
 }
 
 /// The lock-protected part of a channel.
@@ -124,15 +143,53 @@ impl<T> Inner<T> {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs one step on the state, then publishes the mirrors and checks invariants.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `self.lock`.
+    unsafe fn locked<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        self.state.with_mut(|st| {
+            // SAFETY: the caller holds the lock, so we have exclusive access.
+            let st = unsafe { &mut *st };
+            let r = f(st);
+            st.check_invariants(self.cap);
+            let m = &self.mirror;
+            m.closed.store(st.closed, Ordering::Release);
+            m.len.store(st.buf.len(), Ordering::Release);
+            m.recv_waiting
+                .store(!st.recvq.is_empty(), Ordering::Release);
+            m.send_waiting
+                .store(!st.sendq.is_empty(), Ordering::Release);
+            r
+        })
+    }
+
+    /// Go's `empty(c)` without the lock: nothing to receive right now.
+    fn looks_empty(&self) -> bool {
+        if self.cap == 0 {
+            !self.mirror.send_waiting.load(Ordering::Acquire)
+        } else {
+            self.mirror.len.load(Ordering::Acquire) == 0
+        }
+    }
+
+    /// Go's `full(c)` without the lock: a send would block right now.
+    fn looks_full(&self) -> bool {
+        if self.cap == 0 {
+            !self.mirror.recv_waiting.load(Ordering::Acquire)
+        } else {
+            self.mirror.len.load(Ordering::Acquire) == self.cap
+        }
+    }
+
     /// Tries to send `value` (Go's `chansend` up to blocking).
     ///
     /// # Safety
     ///
     /// The caller holds `self.lock`.
     pub(crate) unsafe fn try_send_locked(&self, value: T) -> SendStep<T> {
-        self.state.with_mut(|st| {
-            // SAFETY: the caller holds the lock, so we have exclusive access.
-            let st = unsafe { &mut *st };
+        let step = |st: &mut State<T>| {
             if st.closed {
                 return SendStep::Closed(value);
             }
@@ -149,11 +206,12 @@ impl<T> Inner<T> {
             }
             if st.buf.len() < self.cap {
                 st.buf.push_back(value);
-                st.check_invariants(self.cap);
                 return SendStep::Sent(None);
             }
             SendStep::Full(value)
-        })
+        };
+        // SAFETY: the caller holds the lock.
+        unsafe { self.locked(step) }
     }
 
     /// Tries to receive (Go's `chanrecv` up to blocking).
@@ -162,9 +220,7 @@ impl<T> Inner<T> {
     ///
     /// The caller holds `self.lock`.
     pub(crate) unsafe fn try_recv_locked(&self) -> RecvStep<T> {
-        self.state.with_mut(|st| {
-            // SAFETY: the caller holds the lock, so we have exclusive access.
-            let st = unsafe { &mut *st };
+        let step = |st: &mut State<T>| {
             // SAFETY: we hold the lock.
             if let Some(w) = unsafe { st.sendq.dequeue() } {
                 // Found a waiting sender. Unbuffered: take its value directly. Buffered
@@ -197,7 +253,9 @@ impl<T> Inner<T> {
             } else {
                 RecvStep::Empty
             }
-        })
+        };
+        // SAFETY: the caller holds the lock.
+        unsafe { self.locked(step) }
     }
 
     /// Queues `w` as a receiver.
@@ -207,9 +265,8 @@ impl<T> Inner<T> {
     /// The caller holds `self.lock`; `w` satisfies [`WaitQueue::push_back`] and its
     /// `elem` is a `Slot<T>` holding `None`.
     pub(crate) unsafe fn enqueue_recv(&self, w: *const Waiter) {
-        // SAFETY: by the contract.
-        self.state
-            .with_mut(|st| unsafe { (*st).recvq.push_back(w) });
+        // SAFETY: by the contract (the lock is held; `w` is valid and stays put).
+        unsafe { self.locked(|st| st.recvq.push_back(w)) };
     }
 
     /// Queues `w` as a sender.
@@ -219,9 +276,8 @@ impl<T> Inner<T> {
     /// The caller holds `self.lock`; `w` satisfies [`WaitQueue::push_back`] and its
     /// `elem` is a `Slot<T>` holding the value to send.
     pub(crate) unsafe fn enqueue_send(&self, w: *const Waiter) {
-        // SAFETY: by the contract.
-        self.state
-            .with_mut(|st| unsafe { (*st).sendq.push_back(w) });
+        // SAFETY: by the contract (the lock is held; `w` is valid and stays put).
+        unsafe { self.locked(|st| st.sendq.push_back(w)) };
     }
 
     /// Unlinks a receiver waiter if still queued.
@@ -230,8 +286,8 @@ impl<T> Inner<T> {
     ///
     /// The caller holds `self.lock`; `w` was queued with `enqueue_recv`.
     pub(crate) unsafe fn remove_recv(&self, w: *const Waiter) {
-        // SAFETY: by the contract.
-        self.state.with_mut(|st| unsafe { (*st).recvq.remove(w) });
+        // SAFETY: by the contract (the lock is held; `w` was queued here).
+        unsafe { self.locked(|st| st.recvq.remove(w)) };
     }
 
     /// Unlinks a sender waiter if still queued.
@@ -240,8 +296,8 @@ impl<T> Inner<T> {
     ///
     /// The caller holds `self.lock`; `w` was queued with `enqueue_send`.
     pub(crate) unsafe fn remove_send(&self, w: *const Waiter) {
-        // SAFETY: by the contract.
-        self.state.with_mut(|st| unsafe { (*st).sendq.remove(w) });
+        // SAFETY: by the contract (the lock is held; `w` was queued here).
+        unsafe { self.locked(|st| st.sendq.remove(w)) };
     }
 
     /// The channel's address, Go's lock order key for `select` (under loom, the
@@ -255,6 +311,13 @@ impl<T> Inner<T> {
 
     /// Blocking or non-blocking send (Go's `chansend`).
     fn send(&self, value: T, block: bool) -> Result<(), TrySendError<T>> {
+        // Fast path: a failed non-blocking send without the lock (Go's `chansend`).
+        // Having seen "not closed" and then "not ready for sending", and since a closed
+        // channel cannot go from ready to not ready for sending, there was a moment
+        // between the two reads when the channel was open and full: report that.
+        if !block && !self.mirror.closed.load(Ordering::Acquire) && self.looks_full() {
+            return Err(TrySendError::Full(value));
+        }
         let guard = self.lock();
         // SAFETY: we hold the lock.
         let value = match unsafe { self.try_send_locked(value) } {
@@ -292,6 +355,17 @@ impl<T> Inner<T> {
 
     /// Blocking or non-blocking receive (Go's `chanrecv`). `Ok(None)` means closed.
     fn recv(&self, block: bool) -> Result<Option<T>, TryRecvError> {
+        // Fast path: a failed non-blocking receive without the lock (Go's `chanrecv`).
+        // Empty and then not closed: it was empty while open (channels never reopen).
+        // Empty, closed, and still empty: closed and drained for good.
+        if !block && self.looks_empty() {
+            if !self.mirror.closed.load(Ordering::Acquire) {
+                return Err(TryRecvError::Empty);
+            }
+            if self.looks_empty() {
+                return Ok(None);
+            }
+        }
         let guard = self.lock();
         // SAFETY: we hold the lock.
         match unsafe { self.try_recv_locked() } {
@@ -329,9 +403,7 @@ impl<T> Inner<T> {
     /// "closed", senders will panic).
     fn close(&self) -> Result<(), CloseError> {
         let guard = self.lock();
-        let wake = self.state.with_mut(|st| {
-            // SAFETY: we hold the lock.
-            let st = unsafe { &mut *st };
+        let step = |st: &mut State<T>| {
             if st.closed {
                 return None;
             }
@@ -348,7 +420,9 @@ impl<T> Inner<T> {
                 }
             }
             Some(wake)
-        });
+        };
+        // SAFETY: we hold the lock.
+        let wake = unsafe { self.locked(step) };
         drop(guard);
         let Some(wake) = wake else {
             return Err(CloseError);
@@ -387,6 +461,12 @@ impl<T> Chan<T> {
                     sendq: WaitQueue::new(),
                 }),
                 cap,
+                mirror: Mirror {
+                    closed: AtomicBool::new(false),
+                    len: AtomicUsize::new(0),
+                    recv_waiting: AtomicBool::new(false),
+                    send_waiting: AtomicBool::new(false),
+                },
                 #[cfg(loom)]
                 seq: {
                     use crate::sync::static_atomic::{AtomicUsize, Ordering};
@@ -476,9 +556,8 @@ impl<T> Chan<T> {
 
     /// The number of buffered values (Go's `len(ch)`).
     pub fn len(&self) -> usize {
-        let _guard = self.inner.lock();
-        // SAFETY: we hold the lock.
-        self.inner.state.with(|st| unsafe { (*st).buf.len() })
+        // Racy by nature, as in Go: read the mirror without locking.
+        self.inner.mirror.len.load(Ordering::Acquire)
     }
 
     /// True if no value is buffered.
@@ -493,9 +572,7 @@ impl<T> Chan<T> {
 
     /// True once the channel has been closed (values may still be buffered).
     pub fn is_closed(&self) -> bool {
-        let _guard = self.inner.lock();
-        // SAFETY: we hold the lock.
-        self.inner.state.with(|st| unsafe { (*st).closed })
+        self.inner.mirror.closed.load(Ordering::Acquire)
     }
 
     /// An iterator receiving until the channel is closed and drained (Go's

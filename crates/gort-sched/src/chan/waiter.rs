@@ -175,6 +175,12 @@ impl WaitQueue {
         }
     }
 
+    /// True if no waiter is queued (`select` waiters that already lost count as
+    /// queued until unlinked).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_null()
+    }
+
     /// Appends `w` at the back.
     ///
     /// # Safety

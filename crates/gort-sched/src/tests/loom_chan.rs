@@ -1,7 +1,7 @@
 //! Loom models of channels and `select!`: send/recv/close races, select against close,
 //! lock ordering between opposite selects, and no lost wakeups.
 
-use crate::chan::{Chan, TrySendError};
+use crate::chan::{Chan, TryRecvError, TrySendError};
 use crate::select;
 use crate::sync::thread;
 
@@ -159,5 +159,52 @@ fn loom_chan_select_send_vs_close() {
             a.close();
         }
         assert_eq!(receiver.join().unwrap(), sent.then_some(1));
+    });
+}
+
+/// The lock-free fast path of `try_recv` racing a send and a close: the value is seen
+/// before "closed", never lost behind a stale "closed and drained".
+#[test]
+fn loom_chan_try_recv_fast_path_vs_send_and_close() {
+    loom::model(|| {
+        let ch = Chan::new(1);
+        let tx = ch.clone();
+        let t = thread::spawn(move || {
+            tx.send(1u32);
+            tx.close();
+        });
+        let mut got = Vec::new();
+        loop {
+            match ch.try_recv() {
+                Ok(v) => got.push(v),
+                Err(TryRecvError::Closed) => break,
+                Err(TryRecvError::Empty) => thread::yield_now(),
+            }
+        }
+        assert_eq!(got, [1]);
+        t.join().unwrap();
+    });
+}
+
+/// The fast path of `try_send` on an unbuffered channel racing a receiver that parks:
+/// once the receiver is queued the send gets through, and exactly one value crosses.
+#[test]
+fn loom_chan_try_send_fast_path_vs_parking_receiver() {
+    loom::model(|| {
+        let ch = Chan::new(0);
+        let rx = ch.clone();
+        let t = thread::spawn(move || rx.recv());
+        let mut v = 7u32;
+        loop {
+            match ch.try_send(v) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    v = back;
+                    thread::yield_now();
+                }
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(t.join().unwrap(), Some(7));
     });
 }
