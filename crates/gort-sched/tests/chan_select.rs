@@ -241,3 +241,88 @@ fn select_fan_in_from_many_senders() {
     let per: u64 = (0..2000).sum();
     assert_eq!(sum, 4 * per + 10_000 * 2000 * (1 + 2 + 3));
 }
+
+/// Go's `TestSelfSelect`: two parties select over a send and a receive on the same
+/// channel; they never deadlock, and on an unbuffered channel nobody receives its own
+/// value (a select's send waiter cannot complete its own receive waiter).
+#[test]
+fn self_select_send_and_recv_on_one_channel() {
+    for cap in [0usize, 10] {
+        let c: Chan<usize> = Chan::new(cap);
+        let parties: Vec<_> = (0..2usize)
+            .map(|p| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    for i in 0..1000 {
+                        let got = if p == 0 || i % 2 == 0 {
+                            select! {
+                                send(c, p) => None,
+                                recv(c) -> v => v,
+                            }
+                        } else {
+                            select! {
+                                recv(c) -> v => v,
+                                send(c, p) => None,
+                            }
+                        };
+                        if cap == 0 {
+                            assert_ne!(got, Some(p), "self receive");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in parties {
+            p.join().unwrap();
+        }
+    }
+}
+
+/// Go's `TestNonblockRecvRace`: a non-blocking receive on a channel that holds a value
+/// (while the owner closes and drains it) always finds it ready: the value or "closed",
+/// never "empty".
+#[test]
+fn nonblocking_recv_never_misses_a_ready_channel() {
+    for _ in 0..1000 {
+        let c = Chan::new(1);
+        c.send(1u32);
+        let c2 = c.clone();
+        let t = thread::spawn(move || {
+            select! {
+                recv(c2) -> _v => true,
+                default => false,
+            }
+        });
+        c.close();
+        let _ = c.recv();
+        assert!(t.join().unwrap(), "chan is not ready");
+    }
+}
+
+/// Go's `TestSelectDuplicateChannel`: a select naming one channel twice (once to wait
+/// on, once via another case) must not corrupt its queues.
+#[test]
+fn select_duplicate_channel() {
+    let c: Chan<u32> = Chan::new(0);
+    let d: Chan<u32> = Chan::new(0);
+    let e: Chan<u32> = Chan::new(0);
+    let (c1, d1) = (c.clone(), d.clone());
+    let first = thread::spawn(move || {
+        select! {
+            recv(c1) -> _v => (),
+            recv(c1) -> _v => (),
+            recv(d1) -> _v => (),
+        }
+    });
+    let (c2, e2) = (c.clone(), e.clone());
+    let second = thread::spawn(move || {
+        // Wait until the first select is (probably) parked, then receive on c too.
+        let _ = e2.recv();
+        c2.recv()
+    });
+    d.send(7); // Wakes `first`, which unlinks both of its waiters from c.
+    first.join().unwrap();
+    e.send(0);
+    c.send(8); // Must reach `second`, not a stale waiter of `first`.
+    assert_eq!(second.join().unwrap(), Some(8));
+}
