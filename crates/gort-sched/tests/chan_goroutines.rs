@@ -138,3 +138,49 @@ fn mutex_and_cond_between_goroutines() {
         assert_eq!(count, 10_000, "GOMAXPROCS={procs}");
     }
 }
+
+#[test]
+fn rwlock_once_and_semaphore_between_goroutines() {
+    use gort_sched::gosync::{Once, RwLock, Semaphore};
+    for procs in [1, 2] {
+        let (sum, inits) = run(procs, || {
+            let table = Arc::new(RwLock::new(vec![0u64; 8]));
+            let once = Arc::new(Once::new());
+            let inits = Arc::new(Mutex::new(0u32));
+            let permits = Arc::new(Semaphore::new(3));
+            let wg = Arc::new(WaitGroup::new());
+            wg.add(40);
+            for k in 0..40u64 {
+                let (table, once, inits, permits, wg) = (
+                    Arc::clone(&table),
+                    Arc::clone(&once),
+                    Arc::clone(&inits),
+                    Arc::clone(&permits),
+                    Arc::clone(&wg),
+                );
+                spawn(move || {
+                    once.call_once(|| *inits.lock() += 1);
+                    for i in 0..100u64 {
+                        permits.acquire();
+                        if i % 4 == 0 {
+                            table.write()[(k % 8) as usize] += 1;
+                        } else {
+                            let t = table.read();
+                            assert!(t.iter().all(|&v| v <= 1000));
+                        }
+                        permits.release();
+                        gort_sched::yield_now();
+                    }
+                    wg.done();
+                })
+                .unwrap();
+            }
+            wg.wait();
+            let sum: u64 = table.read().iter().sum();
+            let n = *inits.lock();
+            (sum, n)
+        });
+        assert_eq!(sum, 40 * 25, "GOMAXPROCS={procs}");
+        assert_eq!(inits, 1);
+    }
+}
