@@ -174,6 +174,18 @@ impl<T> Inner<T> {
         }
     }
 
+    /// Without the lock: a non-blocking send would fail now (open and full; the first
+    /// half of Go's `chansend` fast path, see `send`).
+    pub(crate) fn send_would_block(&self) -> bool {
+        !self.mirror.closed.load(Ordering::Acquire) && self.looks_full()
+    }
+
+    /// Without the lock: a non-blocking receive would fail now (empty and open; see
+    /// `recv`).
+    pub(crate) fn recv_would_block(&self) -> bool {
+        self.looks_empty() && !self.mirror.closed.load(Ordering::Acquire)
+    }
+
     /// Go's `full(c)` without the lock: a send would block right now.
     fn looks_full(&self) -> bool {
         if self.cap == 0 {
@@ -315,7 +327,7 @@ impl<T> Inner<T> {
         // Having seen "not closed" and then "not ready for sending", and since a closed
         // channel cannot go from ready to not ready for sending, there was a moment
         // between the two reads when the channel was open and full: report that.
-        if !block && !self.mirror.closed.load(Ordering::Acquire) && self.looks_full() {
+        if !block && self.send_would_block() {
             return Err(TrySendError::Full(value));
         }
         let guard = self.lock();

@@ -61,6 +61,8 @@ trait CaseOps {
     /// Records that this case was chosen; `completed` is false if it was chosen because
     /// its channel was closed.
     fn choose(&self, completed: bool);
+    /// Without any lock: the operation would block now (nil channels always would).
+    fn would_block(&self) -> bool;
 }
 
 /// A type-erased case, built by [`select!`](crate::select) (not for direct use).
@@ -206,6 +208,10 @@ impl<T> CaseOps for RecvCase<'_, T> {
     fn choose(&self, completed: bool) {
         self.chosen.set(Some(completed));
     }
+
+    fn would_block(&self) -> bool {
+        self.chan.is_none_or(Inner::recv_would_block)
+    }
 }
 
 /// A send case of a `select!` (built by the macro; not for direct use).
@@ -308,6 +314,10 @@ impl<T> CaseOps for SendCase<'_, T> {
         }
         self.chosen.set(true);
     }
+
+    fn would_block(&self) -> bool {
+        self.chan.is_none_or(Inner::send_would_block)
+    }
 }
 
 /// A small per-thread random source for the poll order (Go's `cheaprand`, wyrand).
@@ -405,6 +415,14 @@ pub fn select_cases<const N: usize>(cases: [ErasedCase<'_>; N], has_default: boo
         };
         park(reason, || {});
         throw("select: woken with no cases");
+    }
+
+    // One case and a default is Go's `selectnbsend`/`selectnbrecv`: fail fast without
+    // the lock when the channel's mirrors show the case blocked (see `Chan::try_send`).
+    // With several cases Go locks them all; so do we (separate lock-free looks would
+    // not see one moment at which every case was blocked).
+    if has_default && N == 1 && cases[0].ops.would_block() {
+        return false;
     }
 
     // Pass 1: look for a case that can proceed now.
