@@ -276,6 +276,9 @@ impl Cache {
             let n = self
                 .alloc
                 .refill(spc, self.shard.load(Ordering::Relaxed), out)?;
+            // Hand the carved objects out in ascending address order (the stack pops from
+            // the top), as a fresh span's free list would.
+            out[..n].reverse();
             s.n = n as u32 - 1;
             s.refilled = true;
             Ok::<usize, Error>(out[n - 1])
