@@ -42,6 +42,8 @@
 //! | `mspan.needzero` | [`Span::needs_zeroing`] |
 //! | `HeapSys`/`HeapIdle`/`HeapInuse`/`HeapReleased` | [`HeapStats`] |
 //! | `throw` | [`fatal`] |
+//! | `lockrank.go` | `lock_rank.rs` (heap lock < persistent lock) |
+//! | `arenaHints` | `HeapConfig` hint: heap *i* at `i << 40 \| 0xc000000000` |
 //!
 //! # Allocating a span (`PageHeap::alloc_span`)
 //!
