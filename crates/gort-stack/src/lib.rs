@@ -83,6 +83,7 @@ mod pool;
 mod registry;
 mod stack;
 mod sync;
+mod thread_cache;
 
 pub use context::{Context, stack_pointer, switch};
 pub use coroutine::{Coroutine, CoroutineResult, DEFAULT_STACK_SIZE, Yielder};
@@ -93,6 +94,7 @@ pub use guard::{CANARY, GuardKind, GuardPolicy, guard_policy};
 pub use overflow::{ensure_signal_stack, install_overflow_handler};
 pub use pool::{DEFAULT_WARM_BYTES, PoolStats, StackPool, max_stack_size, min_stack_size};
 pub use stack::{Stack, StackUsage};
+pub use thread_cache::flush_thread_cache;
 
 /// White-box constructors for tests (Go's `export_test.go`).
 #[cfg(any(test, feature = "testing"))]

@@ -110,7 +110,8 @@ pub struct PoolStats {
     pub reserved_bytes: usize,
     /// Number of reservations (mappings) made.
     pub reservations: usize,
-    /// Segments handed out and not yet freed.
+    /// Segments handed out and not yet freed (for the global pool, including those held in
+    /// per-thread caches; see [`crate::flush_thread_cache`]).
     pub in_use: usize,
     /// Free segments whose pages may still be resident.
     pub warm: usize,
@@ -142,6 +143,8 @@ pub struct StackPool {
     /// Per-class state, each behind its own lock (lock rank: leaf; nothing is taken
     /// while one is held).
     classes: Box<[Mutex<Class>]>,
+    /// Whether segments go through per-thread caches (the global pool only). Immutable.
+    thread_cached: bool,
 }
 
 /// Takes a lock, ignoring poisoning: no code path panics while holding a class lock.
@@ -178,6 +181,7 @@ impl StackPool {
             mprotect_guards: AtomicUsize::new(0),
             warm_bytes,
             classes,
+            thread_cached: false,
         }
     }
 
@@ -198,10 +202,9 @@ impl StackPool {
     #[cold]
     #[inline(never)]
     fn global_slow(cell: &static_atomic::AtomicPtr<StackPool>) -> &'static StackPool {
-        let fresh = Box::into_raw(Box::new(StackPool::new(
-            guard::detect_policy(),
-            DEFAULT_WARM_BYTES,
-        )));
+        let mut pool = StackPool::new(guard::detect_policy(), DEFAULT_WARM_BYTES);
+        pool.thread_cached = true;
+        let fresh = Box::into_raw(Box::new(pool));
         match cell.compare_exchange(
             core::ptr::null_mut(),
             fresh,
@@ -228,7 +231,15 @@ impl StackPool {
     /// A segment of at least `size` usable bytes from this pool.
     pub fn alloc(&'static self, size: usize) -> Result<Stack, Error> {
         let class = class_of(size)?;
-        let tagged = self.alloc_slot(class)?;
+        let cached = if self.thread_cached {
+            crate::thread_cache::pop(class)
+        } else {
+            None
+        };
+        let tagged = match cached {
+            Some(t) => t,
+            None => self.alloc_slot(class)?,
+        };
         let page = os::page_size();
         let usable = min_stack_size() << class;
         let start = tagged & !(page - 1);
@@ -325,6 +336,14 @@ impl StackPool {
                 crate::overflow::report_canary(limit, limit + usable);
             }
         }
+        if self.thread_cached && crate::thread_cache::push(class, tagged) {
+            return;
+        }
+        self.free_to_lists(class, tagged);
+    }
+
+    /// Returns a segment to its class's lists (no canary check, no thread cache).
+    pub(crate) fn free_to_lists(&self, class: usize, tagged: usize) {
         let mut c = lock!(self.classes[class]);
         c.in_use -= 1;
         c.warm.push_back(tagged);

@@ -68,6 +68,7 @@ fn a_million_suspended_coroutines_stay_under_the_map_count() {
         assert_eq!(co.resume(3), CoroutineResult::Return(6 + i));
     }
     drop(cos);
+    gort_stack::flush_thread_cache();
     let st = StackPool::global().stats();
     assert_eq!(st.in_use, 0);
     eprintln!(

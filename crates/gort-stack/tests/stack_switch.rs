@@ -188,3 +188,20 @@ fn set_current_is_per_thread() {
     set_current(None);
     assert!(current().is_none());
 }
+
+#[test]
+fn the_thread_cache_hands_back_this_threads_last_segment() {
+    // Other tests use the global pool from other threads at the same time; the per-thread
+    // cache still returns this thread's own segment first.
+    std::thread::spawn(|| {
+        let s = Stack::new(16 * 1024).unwrap();
+        let base = s.base();
+        drop(s);
+        let again = Stack::new(16 * 1024).unwrap();
+        assert_eq!(again.base(), base);
+        drop(again);
+        gort_stack::flush_thread_cache();
+    })
+    .join()
+    .unwrap();
+}
