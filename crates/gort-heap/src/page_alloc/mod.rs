@@ -74,6 +74,10 @@ pub(crate) struct PageAlloc {
     search_addr: usize,
     /// One past the highest level-0 entry holding heap memory.
     l0_end: usize,
+    /// Invariant: no chunk at or above this index holds a free, unreleased page (Go's
+    /// `scavengeIndex` in one word). Raised by frees; lowered by scavenger scans that
+    /// start from it; so repeated scavenging does not rescan exhausted chunks.
+    scav_hint: usize,
     /// The grown ranges, sorted and merged: `ranges_len` entries at `ranges`.
     ranges: *mut Range,
     ranges_len: usize,
@@ -107,6 +111,7 @@ impl PageAlloc {
             summary: [core::ptr::null_mut(); LEVELS],
             chunks: core::ptr::null_mut(),
             search_addr: usize::MAX,
+            scav_hint: 0,
             l0_end: 0,
             ranges: core::ptr::null_mut(),
             ranges_len: 0,
@@ -320,6 +325,14 @@ impl PageAlloc {
         self.update(b, npages);
         self.free_pages += npages;
         self.search_addr = self.search_addr.min(b);
+        self.raise_scav_hint(b, npages);
+    }
+
+    /// Keeps the `scav_hint` invariant when `base .. base + npages` become free and
+    /// unreleased.
+    fn raise_scav_hint(&mut self, base: usize, npages: usize) {
+        let end_chunk = (base + npages * PAGE_SIZE - 1) / CHUNK_BYTES + 1;
+        self.scav_hint = self.scav_hint.max(end_chunk);
     }
 
     /// Sets (`alloc`) or clears the allocated bits of `base .. base + npages`; when
@@ -385,12 +398,18 @@ impl PageAlloc {
     /// scavenger, at most `max_pages` long and made of whole `unit`-page groups, and marks
     /// it allocated so nobody allocates it while it is being released. Moves `*cursor`
     /// down as chunks are exhausted. Finish with [`PageAlloc::scavenge_done`].
+    ///
+    /// The scan starts at `min(*cursor, scav_hint)`, so it is strictly highest-first and
+    /// skips the chunks known to hold nothing to release; a scan that starts at the hint
+    /// lowers it to where it found something (or to 0). Amortised O(1) chunks per call.
     pub(crate) fn scavenge_take(
         &mut self,
         cursor: &mut usize,
         unit: usize,
         max_pages: usize,
     ) -> Option<(Address, usize)> {
+        let from_hint = *cursor >= self.scav_hint;
+        *cursor = (*cursor).min(self.scav_hint);
         let mut found = None;
         'ranges: for r in self.range_list().iter().rev() {
             let first = r.start >> LOG_CHUNK_BYTES;
@@ -405,6 +424,9 @@ impl PageAlloc {
                 ci -= 1;
             }
             *cursor = first;
+        }
+        if from_hint {
+            self.scav_hint = if found.is_some() { *cursor } else { 0 };
         }
         let (base, n) = found?;
         self.mark(base, n, true);
@@ -427,6 +449,8 @@ impl PageAlloc {
                 page += n;
             }
             self.released_pages += npages;
+        } else {
+            self.raise_scav_hint(b, npages);
         }
         self.update(b, npages);
         self.search_addr = self.search_addr.min(b);
@@ -472,6 +496,13 @@ impl PageAlloc {
                     );
                     free += (!c.alloc[w]).count_ones() as usize;
                     released += c.scav[w].count_ones() as usize;
+                    if ci >= self.scav_hint {
+                        assert_eq!(
+                            !c.alloc[w] & !c.scav[w],
+                            0,
+                            "unreleased free page above scav_hint"
+                        );
+                    }
                 }
             }
             for l in (0..LEVELS - 1).rev() {
