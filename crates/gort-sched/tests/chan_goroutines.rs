@@ -184,3 +184,51 @@ fn rwlock_once_and_semaphore_between_goroutines() {
         assert_eq!(inits, 1);
     }
 }
+
+/// Go's `TestMutexFairness` on goroutines (GOMAXPROCS=2): a goroutine that holds the
+/// mutex almost all the time cannot keep another from getting it 10 times, thanks to
+/// starvation mode's direct hand-off.
+#[test]
+fn mutex_fairness_between_goroutines() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let took = run(2, || {
+        let mu = Arc::new(Mutex::new(()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Chan::new(1);
+        {
+            let (mu, stop) = (Arc::clone(&mu), Arc::clone(&stop));
+            spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let g = mu.lock();
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(100) {
+                        std::hint::spin_loop();
+                    }
+                    drop(g);
+                }
+            })
+            .unwrap();
+        }
+        let start = Instant::now();
+        {
+            let (mu, done) = (Arc::clone(&mu), done.clone());
+            spawn(move || {
+                for _ in 0..10 {
+                    drop(mu.lock());
+                    gort_sched::yield_now();
+                }
+                done.send(());
+            })
+            .unwrap();
+        }
+        done.recv();
+        let took = start.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        took
+    });
+    assert!(
+        took < Duration::from_secs(10),
+        "can't acquire Mutex in 10 seconds: {took:?}"
+    );
+}

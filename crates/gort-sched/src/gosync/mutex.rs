@@ -263,16 +263,22 @@ impl<T> Mutex<T> {
     }
 }
 
-/// Go's `sync_runtime_canSpin`: spin a few times, and only if there is another CPU
-/// (the lock holder may be running there). Never under loom (it only multiplies
+/// Go's `sync_runtime_canSpin`: spin a few times, only on a multicore machine, and on a
+/// goroutine only if some other P is running (the holder may be running there: Go's
+/// `gomaxprocs > npidle + nmspinning + 1`). Go also refuses when the local run queue is
+/// not empty; that check is left out. Never under loom (spinning only multiplies
 /// interleavings without changing the protocol).
 fn can_spin(iter: u32) -> bool {
     /// Go's `active_spin`.
     const ACTIVE_SPIN: u32 = 4;
-    if cfg!(loom) || iter >= ACTIVE_SPIN {
+    if cfg!(loom) || iter >= ACTIVE_SPIN || ncpu() <= 1 {
         return false;
     }
-    ncpu() > 1
+    match crate::sched::current_sched() {
+        Some(s) => s.gomaxprocs() > s.npidle() + s.nmspinning() + 1,
+        // A plain thread: the holder may be running on another CPU.
+        None => true,
+    }
 }
 
 /// The number of CPUs, cached (Go's `ncpu`).

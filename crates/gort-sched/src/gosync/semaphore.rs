@@ -168,6 +168,12 @@ impl Semaphore {
             if let Some(p) = unsafe { (*w).finish(outcome) } {
                 p.unpark();
             }
+            // Direct hand-off: the waiter was readied into this P's `runnext`; yield so
+            // it runs now rather than after our time slice (Go's `goyield` here). A
+            // plain thread's waiter runs on its own thread: nothing to do.
+            if outcome == Outcome::Completed && !cfg!(loom) && crate::on_goroutine() {
+                crate::yield_now();
+            }
         }
     }
 }
