@@ -179,6 +179,27 @@ impl<I, Y, R> core::fmt::Debug for Coroutine<I, Y, R> {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Ids are taken from `NEXT_ID` in blocks of this many per thread.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of coroutine ids: `(next, end)`.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A process-unique coroutine id, without an atomic operation on most calls.
+fn next_id() -> u64 {
+    IDS.with(|c| {
+        let (mut next, mut end) = c.get();
+        if next == end {
+            next = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        c.set((next + 1, end));
+        next
+    })
+}
+
 impl<I, Y, R> Coroutine<I, Y, R> {
     /// A coroutine running `f` on a [`DEFAULT_STACK_SIZE`] stack from the global pool.
     ///
@@ -226,7 +247,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
         crate::overflow::install_overflow_handler();
         let at = (stack.base() - size) & !(align - 1);
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = next_id();
         let header = at as *mut Header<I, Y, R, F>;
         // SAFETY: [1] `[at, base)` (header, then footer) lies in `stack` (checked
         // above), is aligned for the header, and is owned by this coroutine alone; [2] the
