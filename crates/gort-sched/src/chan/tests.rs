@@ -156,3 +156,131 @@ mod model {
         }
     }
 }
+
+mod select_model {
+    //! proptest: a non-blocking `select!` over three channels (some nil) picks only a
+    //! ready case and has exactly that case's effect, against a reference model.
+
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::super::*;
+    use crate::select;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        TrySend(usize, u8),
+        TryRecv(usize),
+        Close(usize),
+        SelectRecv,
+        SelectSend(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..3, any::<u8>()).prop_map(|(i, v)| Op::TrySend(i, v)),
+            3 => (0usize..3).prop_map(Op::TryRecv),
+            1 => (0usize..3).prop_map(Op::Close),
+            3 => Just(Op::SelectRecv),
+            3 => any::<u8>().prop_map(Op::SelectSend),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    struct Model {
+        q: VecDeque<u8>,
+        cap: usize,
+        closed: bool,
+    }
+
+    proptest! {
+        #[test]
+        fn select_matches_model(
+            caps in prop::array::uniform3(0usize..3),
+            nil in prop::array::uniform3(prop::bool::weighted(0.2)),
+            ops in prop::collection::vec(op(), 0..80),
+        ) {
+            let chans: Vec<Option<Chan<u8>>> =
+                (0..3).map(|i| (!nil[i]).then(|| Chan::new(caps[i]))).collect();
+            let mut m: Vec<Model> =
+                (0..3).map(|i| Model { q: VecDeque::new(), cap: caps[i], closed: false }).collect();
+            for op in ops {
+                match op {
+                    Op::TrySend(i, v) => {
+                        let Some(c) = &chans[i] else { continue };
+                        let want = if m[i].closed {
+                            Err(TrySendError::Closed(v))
+                        } else if m[i].q.len() < m[i].cap {
+                            m[i].q.push_back(v);
+                            Ok(())
+                        } else {
+                            Err(TrySendError::Full(v))
+                        };
+                        prop_assert_eq!(c.try_send(v), want);
+                    }
+                    Op::TryRecv(i) => {
+                        let Some(c) = &chans[i] else { continue };
+                        let want = match m[i].q.pop_front() {
+                            Some(v) => Ok(v),
+                            None if m[i].closed => Err(TryRecvError::Closed),
+                            None => Err(TryRecvError::Empty),
+                        };
+                        prop_assert_eq!(c.try_recv(), want);
+                    }
+                    Op::Close(i) => {
+                        let Some(c) = &chans[i] else { continue };
+                        prop_assert_eq!(c.try_close().is_ok(), !m[i].closed);
+                        m[i].closed = true;
+                    }
+                    Op::SelectRecv => {
+                        let got = select! {
+                            recv(chans[0]) -> v => Some((0, v)),
+                            recv(chans[1]) -> v => Some((1, v)),
+                            recv(chans[2]) -> v => Some((2, v)),
+                            default => None,
+                        };
+                        let ready: Vec<usize> = (0..3)
+                            .filter(|&i| chans[i].is_some() && (!m[i].q.is_empty() || m[i].closed))
+                            .collect();
+                        match got {
+                            None => prop_assert!(ready.is_empty(), "default with {ready:?} ready"),
+                            Some((i, v)) => {
+                                prop_assert!(ready.contains(&i), "case {i} was not ready");
+                                prop_assert_eq!(v, m[i].q.pop_front());
+                            }
+                        }
+                    }
+                    Op::SelectSend(v) => {
+                        // A send case on a closed channel would panic: only select over
+                        // open channels (closed ones become nil, Go's idiom).
+                        let open: Vec<Option<&Chan<u8>>> = (0..3)
+                            .map(|i| chans[i].as_ref().filter(|_| !m[i].closed))
+                            .collect();
+                        let got = select! {
+                            send(open[0], v) => Some(0),
+                            send(open[1], v) => Some(1),
+                            send(open[2], v) => Some(2),
+                            default => None,
+                        };
+                        let ready: Vec<usize> = (0..3)
+                            .filter(|&i| open[i].is_some() && m[i].q.len() < m[i].cap)
+                            .collect();
+                        match got {
+                            None => prop_assert!(ready.is_empty(), "default with {ready:?} ready"),
+                            Some(i) => {
+                                prop_assert!(ready.contains(&i), "case {i} was not ready");
+                                m[i].q.push_back(v);
+                            }
+                        }
+                    }
+                }
+                for i in 0..3 {
+                    if let Some(c) = &chans[i] {
+                        prop_assert_eq!(c.len(), m[i].q.len());
+                    }
+                }
+            }
+        }
+    }
+}
