@@ -15,9 +15,10 @@
 //!   which adds no VMA; older kernels get `mprotect` guards within a budget of a quarter
 //!   of `vm.max_map_count`, then canary words ([`GuardPolicy`], [`guard_policy`]).
 //! - [`Context`] and [`switch`]: the saved stack pointer of a suspended stack and the
-//!   jump between two, in x86_64 assembly, saving only callee-saved registers.
+//!   symmetric jump between two (for a scheduler), in x86_64 assembly, saving only
+//!   callee-saved state.
 //! - [`set_current`] / [`StackInfo`]: which stack runs on this thread, for [`grow`] and
-//!   the overflow report.
+//!   the overflow report (coroutines need no call: their segments carry a footer).
 //! - [`Coroutine`] / [`Yielder`]: a safe stackful coroutine (resume with a value,
 //!   suspend with a value, finish with a value; panics carried to the resumer; a
 //!   dropped suspended coroutine is unwound).
@@ -31,7 +32,8 @@
 //! | Go (runtime) | gort-stack |
 //! | --- | --- |
 //! | `stack` (`g.stack.lo/hi`) | [`Stack`] (`limit`/`base`), [`StackInfo`] |
-//! | `stackpool`, `stackcache`, `stackLarge` | [`StackPool`] (size classes, warm/cold lists) |
+//! | `stackpool`, `stackLarge` | [`StackPool`] (size classes, warm/cold lists) |
+//! | `mcache.stackcache` | the per-thread segment cache ([`flush_thread_cache`]) |
 //! | `gobuf` + `gogo`/`mcall` | [`Context`] + [`switch`] |
 //! | `morestack`/`newstack` (segmented, Go ≤ 1.2) | [`grow`] + [`StackChain`] |
 //! | `stackguard0` check in the prologue | the `sp - limit < red_zone` test in [`grow`] |
@@ -40,17 +42,24 @@
 //!
 //! # Fast path
 //!
-//! 1. [`Stack::new`]: lock the size class, pop the most recently freed (warm) segment.
-//! 2. [`switch`]: push six registers, store sp, load sp, pop six, return.
-//! 3. [`grow`]: read the current limit from a thread local, compare, call `f`.
+//! 1. [`Stack::new`] / drop: pop / push the thread's cache of free segments (no lock);
+//!    past it, lock the size class and pop the most recently freed (warm) segment.
+//! 2. [`Coroutine::resume`] / [`Yielder::suspend`]: a `call` into the coroutine and a
+//!    `ret` out of it (so the return-stack predictor stays right), saving rbx/rbp and the
+//!    resume address; the values travel as addresses in registers. No thread-local is
+//!    touched. [`switch`] (the symmetric scheduler switch) pushes three words and jumps.
+//! 3. [`grow`]: read the cached segment bounds from a thread local, check the stack
+//!    pointer and the segment footer, compare, call `f`.
 //!
 //! # Slow path
 //!
 //! 1. Empty free lists: carve the next slot of the class's reservation (or `mmap` a new
 //!    reservation) and install its guard page once; it keeps it while pooled.
 //! 2. More warm free segments than the bound: the coldest gets `MADV_DONTNEED`.
-//! 3. [`grow`] below the red zone: take the cached next segment of the [`StackChain`]
-//!    (or a pooled one), switch the stack pointer to it, run `f`, switch back.
+//! 3. [`grow`] below the red zone (or on a segment it has not cached): find the segment
+//!    from the stack pointer (reservation registry, then its footer), take the cached
+//!    next segment of the [`StackChain`] (or a pooled one), move the stack pointer to it,
+//!    run `f`, move back.
 //!
 //! # Deliberately not done
 //!
