@@ -110,3 +110,48 @@ fn loom_gosync_semaphore_release_vs_acquire() {
         assert_eq!(s.available(), 0);
     });
 }
+
+/// A writer between two readers: the pending writer waits for the readers already in
+/// (`reader_wait`), and readers that arrive behind it wait for it.
+#[test]
+fn loom_gosync_rwlock_writer_between_two_readers() {
+    loom::model(|| {
+        let l = Arc::new(RwLock::new(0u32));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let l = Arc::clone(&l);
+                thread::spawn(move || {
+                    let v = *l.read();
+                    assert!(v == 0 || v == 1);
+                })
+            })
+            .collect();
+        *l.write() = 1;
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(*l.read(), 1);
+    });
+}
+
+/// Broadcast wakes both waiters that took their tickets before it.
+#[test]
+fn loom_gosync_cond_broadcast_wakes_all() {
+    loom::model(|| {
+        let pair = Arc::new((Mutex::new(false), Cond::new()));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let pair = Arc::clone(&pair);
+                thread::spawn(move || {
+                    let g = pair.1.wait_while(pair.0.lock(), |ready| !*ready);
+                    assert!(*g);
+                })
+            })
+            .collect();
+        *pair.0.lock() = true;
+        pair.1.broadcast();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    });
+}
