@@ -13,7 +13,12 @@ use std::time::Instant;
 /// One implementation's measurement: runs `iters` operations, returns elapsed ns.
 type Case<'a> = (&'static str, Box<dyn FnMut(u64) -> u64 + 'a>);
 
-fn run_alternating(title: &str, rounds: usize, iters: u64, cases: &mut [Case<'_>]) -> Vec<(&'static str, f64, f64)> {
+fn run_alternating(
+    title: &str,
+    rounds: usize,
+    iters: u64,
+    cases: &mut [Case<'_>],
+) -> Vec<(&'static str, f64, f64)> {
     // Warm up every case once.
     for (_, f) in cases.iter_mut() {
         f(iters / 10 + 1);
@@ -37,7 +42,11 @@ fn run_alternating(title: &str, rounds: usize, iters: u64, cases: &mut [Case<'_>
     }
     let (g, gm, gmin) = out[0];
     for &(name, med, min) in &out[1..] {
-        println!("ratio {g} / {name}: median {:.3}x   min {:.3}x", gm / med, gmin / min);
+        println!(
+            "ratio {g} / {name}: median {:.3}x   min {:.3}x",
+            gm / med,
+            gmin / min
+        );
     }
     out
 }
@@ -51,7 +60,10 @@ fn timed(iters: u64, mut f: impl FnMut(u64)) -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(31);
     let iters: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
 
@@ -75,15 +87,30 @@ fn main() {
         });
         gen_.send(0);
         let mut cases: Vec<Case<'_>> = vec![
-            ("gort-stack Coroutine", Box::new(|n| timed(n, |i| {
-                black_box(g.resume(black_box(i)));
-            }))),
-            ("corosensei Coroutine", Box::new(|n| timed(n, |i| {
-                black_box(c.resume(black_box(i)));
-            }))),
-            ("generator Gn (may)", Box::new(|n| timed(n, |i| {
-                black_box(gen_.send(black_box(i)));
-            }))),
+            (
+                "gort-stack Coroutine",
+                Box::new(|n| {
+                    timed(n, |i| {
+                        black_box(g.resume(black_box(i)));
+                    })
+                }),
+            ),
+            (
+                "corosensei Coroutine",
+                Box::new(|n| {
+                    timed(n, |i| {
+                        black_box(c.resume(black_box(i)));
+                    })
+                }),
+            ),
+            (
+                "generator Gn (may)",
+                Box::new(|n| {
+                    timed(n, |i| {
+                        black_box(gen_.send(black_box(i)));
+                    })
+                }),
+            ),
         ];
         run_alternating("resume+suspend round trip", rounds, iters, &mut cases);
     }
@@ -92,29 +119,54 @@ fn main() {
     {
         // corosensei's coroutines on a borrowed stack need the borrow to be 'static: leak
         // the stack and re-borrow it for each coroutine (each is dropped before the next).
-        let reused: *mut corosensei::stack::DefaultStack =
-            Box::into_raw(Box::new(corosensei::stack::DefaultStack::new(64 * 1024).unwrap()));
+        let reused: *mut corosensei::stack::DefaultStack = Box::into_raw(Box::new(
+            corosensei::stack::DefaultStack::new(64 * 1024).unwrap(),
+        ));
         let citers = iters / 4;
         let mut cases: Vec<Case<'_>> = vec![
-            ("gort-stack Coroutine::new (pool)", Box::new(|n| timed(n, |i| {
-                let mut co = gort_stack::Coroutine::<u64, (), u64>::new(|_, x| x + 1);
-                black_box(co.resume(black_box(i)));
-            }))),
-            ("corosensei Coroutine::new", Box::new(|n| timed(n, |i| {
-                let mut co = corosensei::Coroutine::<u64, (), u64>::new(|_, x| x + 1);
-                black_box(co.resume(black_box(i)));
-            }))),
-            ("generator Gn::new_scoped (may)", Box::new(|n| timed(n, |i| {
-                let mut g = generator::Gn::<u64>::new_scoped(move |_| black_box(i) + 1);
-                black_box(g.resume());
-            }))),
-            ("corosensei with_stack(reused)", Box::new(move |n| timed(n, |i| {
-                // SAFETY: the stack is leaked (lives forever) and the previous coroutine on
-                // it was dropped at the end of the previous iteration.
-                let stack: &'static mut corosensei::stack::DefaultStack = unsafe { &mut *reused };
-                let mut co = corosensei::Coroutine::<u64, (), u64, _>::with_stack(stack, |_, x| x + 1);
-                black_box(co.resume(black_box(i)));
-            }))),
+            (
+                "gort-stack Coroutine::new (pool)",
+                Box::new(|n| {
+                    timed(n, |i| {
+                        let mut co = gort_stack::Coroutine::<u64, (), u64>::new(|_, x| x + 1);
+                        black_box(co.resume(black_box(i)));
+                    })
+                }),
+            ),
+            (
+                "corosensei Coroutine::new",
+                Box::new(|n| {
+                    timed(n, |i| {
+                        let mut co = corosensei::Coroutine::<u64, (), u64>::new(|_, x| x + 1);
+                        black_box(co.resume(black_box(i)));
+                    })
+                }),
+            ),
+            (
+                "generator Gn::new_scoped (may)",
+                Box::new(|n| {
+                    timed(n, |i| {
+                        let mut g = generator::Gn::<u64>::new_scoped(move |_| black_box(i) + 1);
+                        black_box(g.resume());
+                    })
+                }),
+            ),
+            (
+                "corosensei with_stack(reused)",
+                Box::new(move |n| {
+                    timed(n, |i| {
+                        // SAFETY: the stack is leaked (lives forever) and the previous coroutine on
+                        // it was dropped at the end of the previous iteration.
+                        let stack: &'static mut corosensei::stack::DefaultStack =
+                            unsafe { &mut *reused };
+                        let mut co =
+                            corosensei::Coroutine::<u64, (), u64, _>::with_stack(stack, |_, x| {
+                                x + 1
+                            });
+                        black_box(co.resume(black_box(i)));
+                    })
+                }),
+            ),
         ];
         run_alternating("create+run+drop", rounds, citers, &mut cases);
     }

@@ -5,7 +5,10 @@ use std::hint::black_box;
 
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "gort".into());
-    let n: u64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(100_000_000);
+    let n: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000_000);
     let t = std::time::Instant::now();
     if which == "gort" {
         let mut g = gort_stack::Coroutine::<u64, u64, ()>::new(|y, mut x| {
@@ -26,5 +29,8 @@ fn main() {
             black_box(c.resume(black_box(i)));
         }
     }
-    println!("{which}: {:.2} ns/op", t.elapsed().as_nanos() as f64 / n as f64);
+    println!(
+        "{which}: {:.2} ns/op",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
 }
