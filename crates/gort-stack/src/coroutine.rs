@@ -129,10 +129,15 @@ struct HeaderPrefix<I, Y, R> {
 /// Lifecycle of a coroutine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Created; the closure has not run. → `Suspended` or `Done` by `resume`.
+    /// Created; the closure has not run. → `Suspended`, `SuspendedChecked` or `Done` by
+    /// `resume`.
     Fresh,
-    /// Suspended in `Yielder::suspend`. → `Suspended` or `Done` by `resume`.
+    /// Suspended in `Yielder::suspend`, on a stack with a guard page: `resume`'s fast
+    /// path. → `Suspended` or `Done` by `resume`.
     Suspended,
+    /// Suspended, on a canary-guarded stack whose canary `resume` checks after every
+    /// switch (the slow path). → `SuspendedChecked` or `Done` by `resume`.
+    SuspendedChecked,
     /// Finished (returned or panicked); the stack holds no frames. Final.
     Done,
 }
@@ -293,13 +298,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// Resumes the coroutine's panic if it panicked; panics if it had already finished.
     #[inline]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if self.state == State::Done {
-            resume_finished();
-        }
         let input = ManuallyDrop::new(input);
-        let out = self.switch_in(&*input as *const I as usize);
+        let arg = &*input as *const I as usize;
+        // Fast path: suspended on a guard-page stack. The state stays `Suspended`.
+        let out = if self.state == State::Suspended {
+            self.switch_raw(arg)
+        } else {
+            self.resume_slow(arg)
+        };
         if out != 0 {
-            self.state = State::Suspended;
             // SAFETY: a non-zero word is the address of the coroutine's `Y` in its
             // suspended `suspend` frame, which gave it up (ManuallyDrop).
             return CoroutineResult::Yield(unsafe { ptr::read(out as *const Y) });
@@ -312,15 +319,36 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
+    /// `resume` from `Fresh` or `SuspendedChecked` (or, misused, `Done`): switches in,
+    /// checks the canary of a canary-guarded stack, and records the new state.
+    fn resume_slow(&mut self, arg: usize) -> usize {
+        if self.state == State::Done {
+            resume_finished();
+        }
+        let out = self.switch_in(arg);
+        if out != 0 {
+            self.state = match self.stack.guard_kind() {
+                GuardKind::Canary => State::SuspendedChecked,
+                _ => State::Suspended,
+            };
+        }
+        out
+    }
+
     /// Switches to the coroutine with `arg` (the address of an `I`, or 0 to unwind it)
     /// and back; returns the address of its `Y`, or 0 if it finished.
     #[inline(always)]
-    fn switch_in(&mut self, arg: usize) -> usize {
+    fn switch_raw(&mut self, arg: usize) -> usize {
         let link = self.prefix().yielder.caller.get();
         // SAFETY: [1] `caller` (the link) is ours to write: the coroutine is not running;
         // [2] `callee` holds the initial frame or the context saved by its last
         // `suspend`, on our live stack; [3] the coroutine catches its panics in `entry`.
-        let out = unsafe { resume_coroutine(&mut self.callee, link, arg) };
+        unsafe { resume_coroutine(&mut self.callee, link, arg) }
+    }
+
+    /// [`Coroutine::switch_raw`], then the canary check of a canary-guarded stack.
+    fn switch_in(&mut self, arg: usize) -> usize {
+        let out = self.switch_raw(arg);
         if self.stack.guard_kind() == GuardKind::Canary && !self.stack.canary_intact() {
             crate::overflow::report_canary(self.stack.limit(), self.stack.base());
         }
@@ -334,7 +362,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Whether the coroutine has started and not finished.
     pub fn started(&self) -> bool {
-        self.state == State::Suspended
+        matches!(self.state, State::Suspended | State::SuspendedChecked)
     }
 
     /// The coroutine's id (as shown in overflow reports).
@@ -362,7 +390,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// pointer to each segment's top (the root's range includes the header); nothing for a fresh or finished one. The values in flight
     /// live in the suspended frames, inside these ranges.
     pub fn for_each_live_range(&self, f: impl FnMut(Range<usize>)) {
-        if self.state != State::Suspended {
+        if !self.started() {
             return;
         }
         let sp = self.callee.sp();
@@ -378,10 +406,10 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         match self.state {
             // SAFETY: the closure never ran, so it is still in the header.
             State::Fresh => unsafe { (self.drop_f)(self.header) },
-            State::Suspended => {
+            State::Suspended | State::SuspendedChecked => {
                 // Unwind the coroutine's frames: every `suspend` now returns by unwinding,
                 // until the closure has finished.
-                while self.state == State::Suspended {
+                while self.state != State::Done {
                     let out = self.switch_in(0);
                     if out == 0 {
                         drop(self.prefix().result.take());

@@ -210,6 +210,9 @@ fn canary_fallback_detects_an_overflow_when_the_coroutine_switches_back() {
             let stack = pool.alloc(16 * 1024).unwrap();
             assert!(stack.limit() > _below.base());
             let mut co: Coroutine<(), (), ()> = Coroutine::with_stack(stack, |y, ()| {
+                // A first suspension within bounds, so the overflow is found on a later
+                // resume (the checked slow path), not only on the first.
+                y.suspend(());
                 // 16.5 KiB of locals on a 16 KiB stack: runs into the unprotected page below.
                 let big = std::hint::black_box([1u8; 16 * 1024 + 512]);
                 y.suspend(());
@@ -217,13 +220,24 @@ fn canary_fallback_detects_an_overflow_when_the_coroutine_switches_back() {
             })
             .unwrap();
             co.resume(());
+            eprintln!("child: first suspension within bounds");
+            co.resume(());
+            eprintln!("child: the second resume returned");
         },
     ) else {
         return;
     };
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.contains("child: first suspension within bounds"),
+        "stderr: {err}"
+    );
     assert!(err.contains("stack canary at"), "stderr: {err}");
+    assert!(
+        !err.contains("the second resume returned"),
+        "found by resume, not later: {err}"
+    );
     assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
 }
 
