@@ -366,6 +366,13 @@ impl Allocator {
         unsafe { self.pages.free_span(span) };
     }
 
+    /// Checks every central's lists and spans (O(spans); for tests and debugging).
+    pub fn check_invariants(&self) {
+        for c in &self.centrals {
+            c.check_invariants();
+        }
+    }
+
     /// Returns the empty spans every central keeps as spares to the page heap (so the
     /// scavenger can release them). Returns the number of spans released.
     pub fn release_spare_spans(&self) -> usize {

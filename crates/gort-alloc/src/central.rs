@@ -176,6 +176,9 @@ impl Central {
                 }
             }
         }
+        drop(lists);
+        #[cfg(gort_expensive_checks)]
+        self.check_invariants();
         n
     }
 
@@ -246,6 +249,9 @@ impl Central {
             }
             m.check_invariants();
         }
+        drop(lists);
+        #[cfg(gort_expensive_checks)]
+        self.check_invariants();
         out
     }
 
@@ -321,6 +327,43 @@ impl Central {
             m = next;
         }
         n
+    }
+
+    /// Walks both lists and checks every span against its list: list ids, back links,
+    /// lengths, fullness, the empty-span count. O(spans); tests call it, and
+    /// `--cfg gort_expensive_checks` builds call it after every refill and flush.
+    pub fn check_invariants(&self) {
+        let lists = self.lock();
+        let mut nempty = 0;
+        for (list, id) in [(&lists.partial, ListId::Partial), (&lists.full, ListId::Full)] {
+            let mut prev: *mut SpanMeta = core::ptr::null_mut();
+            let mut m = list.head;
+            let mut len = 0;
+            while !m.is_null() {
+                // SAFETY: `m` is on one of our lists and we hold the lock.
+                let (next, back, on, count) = unsafe {
+                    (*m).locked.with(|l| ((*l).next, (*l).prev, (*l).list, (*l).alloc_count))
+                };
+                // SAFETY: as above.
+                let meta = unsafe { &*m };
+                if on != id || back != prev || meta.span_class() != self.spc {
+                    crate::fatal::fatal("central list link, list id or class is wrong");
+                }
+                if count == 0 {
+                    nempty += 1;
+                }
+                meta.check_invariants();
+                prev = m;
+                m = next;
+                len += 1;
+            }
+            if len != list.len {
+                crate::fatal::fatal("central list length is wrong");
+            }
+        }
+        if nempty != lists.nempty {
+            crate::fatal::fatal("central empty-span count is wrong");
+        }
     }
 
     /// Spans on the partial and full lists.

@@ -71,6 +71,7 @@ fn loom_remote_free_races_owner_refill() {
         assert_eq!(meta.alloc_bits.count(N), N);
         let (partial, full) = central.span_counts();
         assert_eq!((partial, full), (0, 1));
+        central.check_invariants();
     });
 }
 
@@ -99,5 +100,6 @@ fn loom_two_remote_frees_reopen_a_full_span() {
         assert_eq!(meta.alloc_bits.count(N), N - 2 + got.len());
         // At least one freed object is left, so the span is back on the partial list.
         assert_eq!(central.span_counts(), (1, 0));
+        central.check_invariants();
     });
 }

@@ -173,6 +173,7 @@ fn run(ops: Vec<Op>) {
             Op::Flush { cache } => caches[cache as usize].flush(),
         }
     }
+    a.check_invariants();
     let st = a.stats();
     assert_eq!(st.heap_objects, live.len() as u64);
     let want: usize = live
