@@ -335,14 +335,18 @@ impl Central {
     pub fn check_invariants(&self) {
         let lists = self.lock();
         let mut nempty = 0;
-        for (list, id) in [(&lists.partial, ListId::Partial), (&lists.full, ListId::Full)] {
+        for (list, id) in [
+            (&lists.partial, ListId::Partial),
+            (&lists.full, ListId::Full),
+        ] {
             let mut prev: *mut SpanMeta = core::ptr::null_mut();
             let mut m = list.head;
             let mut len = 0;
             while !m.is_null() {
                 // SAFETY: `m` is on one of our lists and we hold the lock.
                 let (next, back, on, count) = unsafe {
-                    (*m).locked.with(|l| ((*l).next, (*l).prev, (*l).list, (*l).alloc_count))
+                    (*m).locked
+                        .with(|l| ((*l).next, (*l).prev, (*l).list, (*l).alloc_count))
                 };
                 // SAFETY: as above.
                 let meta = unsafe { &*m };
