@@ -69,6 +69,9 @@
 //!   collector knows. It serves the collector's noscan allocations ([`CacheHandle::alloc_tiny`]).
 //! - Statistics are summed without stopping the world, so a snapshot is approximate
 //!   while other threads allocate (Go's `ReadMemStats` stops the world).
+//! - No `fork` handlers: a child forked while another thread holds a central lock may
+//!   deadlock in its first refill (glibc installs atfork handlers; gort does not yet).
+//! - No debug lock-rank checker: the order below is documented, not asserted.
 //!
 //! # Lock order
 //!
