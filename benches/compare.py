@@ -1,13 +1,26 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark driver: runs gort's examples and their Go twins alternately.
+"""Side-by-side benchmark driver: gort's examples against Go, tokio and may, alternately.
 
-Usage (through xtask):  cargo xtask bench sched [--runs N] [--procs P] [--only a,b] [--quick]
+Usage (through xtask):
+    cargo xtask bench sched [--runs N] [--procs P] [--only a,b] [--peers go,tokio,may]
+                            [--quick] [--no-build] [--timeout S]
 
-Each program prints one JSON summary line last. For every workload the driver runs gort
-and Go in turn (the order flips each round, since the machines are shared and noisy),
+Implementations of each workload (same flags, one JSON summary line printed last):
+  gort   crates/gort/examples/<w>.rs
+  go     benches/go/<w>/main.go
+  tokio  benches/gort-sched-bench/src/bin/tokio_<w>.rs   (a standalone crate, built into
+  may    benches/gort-sched-bench/src/bin/may_<w>.rs      <target>/peers, never by the workspace)
+
+For every workload the driver runs each implementation once per round, rotating the
+order every round (the machines are shared and noisy, so no side always goes first),
 takes each run's primary figure and the process's peak RSS (wait4's ru_maxrss), and
-prints the median of each side and the median of the per-pair ratios gort/Go (below 1.0
-means gort is faster or smaller). Only public tools: cargo, go, python3.
+prints per implementation the median and range, and per peer the median of the
+per-round ratios gort/peer (below 1.0 means gort is faster or smaller). A run that
+exits non-zero, times out or prints a wrong result counts as failed: the error is
+reported with the count of failed runs, and the medians use the good runs only (may,
+for one, fails past ~32k live coroutines for want of memory mappings, sometimes only
+in some runs); after a time-out that implementation is not run again for that
+workload. Only public tools: cargo, go, python3.
 """
 import argparse
 import json
@@ -15,25 +28,50 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GO_DIR = os.path.join(ROOT, "benches", "go")
+PEER_CRATE = os.path.join(ROOT, "benches", "gort-sched-bench")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 GO_BIN = os.path.join(TARGET, "go-bench")
+PEER_TARGET = os.path.join(TARGET, "peers")
 
-# workload -> (primary JSON key, unit, gort args, go args, quick gort args, quick go args)
+PEERS = ["go", "tokio", "may"]
+
+
+def skynet_ok(s):
+    n = s["size"]
+    return s["result"] == n * (n - 1) // 2
+
+
+def pingpong_ok(s):
+    return s["v"] == s["n"]
+
+
+# workload -> primary JSON key, unit, full-size args, --quick args, result check
 WORKLOADS = {
-    "spawn": ("ns_per_op", "ns/goroutine", ["-n", "1000000"], ["-n", "1000000"],
-              ["-n", "100000"], ["-n", "100000"]),
-    "skynet": ("total_ms", "ms", ["-size", "1000000"], ["-size", "1000000"],
-               ["-size", "100000"], ["-size", "100000"]),
-    "pingpong": ("ns_per_op", "ns/round trip", ["-n", "2000000"], ["-n", "2000000"],
-                 ["-n", "200000"], ["-n", "200000"]),
-    "parked": ("rss_per_g_bytes", "bytes/goroutine", ["-n", "1000000"], ["-n", "1000000"],
-               ["-n", "100000"], ["-n", "100000"]),
+    "spawn": dict(key="ns_per_op", unit="ns/goroutine", args=["-n", "1000000"],
+                  quick=["-n", "100000"], check=None),
+    "skynet": dict(key="total_ms", unit="ms", args=["-size", "1000000"],
+                   quick=["-size", "100000"], check=skynet_ok),
+    "pingpong": dict(key="ns_per_op", unit="ns/round trip", args=["-n", "2000000"],
+                     quick=["-n", "200000"], check=pingpong_ok),
+    "parked": dict(key="rss_per_g_bytes", unit="bytes/goroutine", args=["-n", "1000000"],
+                   quick=["-n", "100000"], check=None),
 }
 AREAS = {"sched": ["spawn", "skynet", "pingpong", "parked"]}
+
+
+def binary(impl, workload):
+    """Path of the program implementing `workload` in `impl`."""
+    return {
+        "gort": os.path.join(TARGET, "release", "examples", workload),
+        "go": os.path.join(GO_BIN, workload),
+        "tokio": os.path.join(PEER_TARGET, "release", f"tokio_{workload}"),
+        "may": os.path.join(PEER_TARGET, "release", f"may_{workload}"),
+    }[impl]
 
 
 def sh(cmd, **kw):
@@ -41,74 +79,164 @@ def sh(cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
 
 
-def build(names):
+def build(names, impls):
+    """Builds every program needed; returns the implementations that built. gort must."""
     sh(["cargo", "build", "--release", "--quiet", "-p", "gort"]
        + [a for n in names for a in ("--example", n)], cwd=ROOT)
-    os.makedirs(GO_BIN, exist_ok=True)
-    for n in names:
-        sh(["go", "build", "-o", os.path.join(GO_BIN, n), "./" + n], cwd=GO_DIR,
-           env={**os.environ, "GOFLAGS": "-mod=mod"})
+    built = ["gort"]
+    if "go" in impls:
+        try:
+            os.makedirs(GO_BIN, exist_ok=True)
+            for n in names:
+                sh(["go", "build", "-o", binary("go", n), "./" + n], cwd=GO_DIR,
+                   env={**os.environ, "GOFLAGS": "-mod=mod"})
+            built.append("go")
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"warning: Go twins did not build ({e}); skipping go", file=sys.stderr)
+    rust_peers = [p for p in ("tokio", "may") if p in impls]
+    if rust_peers:
+        try:
+            sh(["cargo", "build", "--release", "--quiet",
+                "--manifest-path", os.path.join(PEER_CRATE, "Cargo.toml"),
+                "--target-dir", PEER_TARGET]
+               + [a for p in rust_peers for n in names for a in ("--bin", f"{p}_{n}")],
+               cwd=PEER_CRATE)
+            built += rust_peers
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"warning: {PEER_CRATE} did not build ({e}); skipping "
+                  + ",".join(rust_peers), file=sys.stderr)
+    return built
 
 
-def run_one(cmd, env):
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    code = os.waitstatus_to_exitcode(status)
-    lines = [l for l in out.decode(errors="replace").splitlines() if l.strip().startswith("{")]
+def one_line(text, limit=240):
+    """A failed program's error, folded to one line: its first panic's message if it
+    panicked (several workers may panic at once), else the tail of its stderr."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    first = next((k for k, l in enumerate(lines) if l.startswith("panic")), None)
+    s = " ".join(lines[first:first + 2] if first is not None else lines[-3:])
+    return s if len(s) <= limit else "..." + s[-limit:]
+
+
+def run_one(cmd, env, timeout, check):
+    """Runs one program; returns (summary, None) or (None, error message).
+
+    Output goes to temporary files (a chatty failing program cannot fill a pipe and
+    stall), and the driver reaps the child itself with wait4 for its peak RSS."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                return None, f"timed out after {timeout:g} s"
+            time.sleep(0.01)
+        wall = time.monotonic() - start
+        code = proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode(errors="replace")
+        errors = err.read().decode(errors="replace")
+    lines = [l for l in text.splitlines() if l.strip().startswith("{")]
     if code != 0 or not lines:
-        raise RuntimeError(f"{cmd[0]} exited {code}: {err.decode(errors='replace')[-2000:]}")
-    summary = json.loads(lines[-1])
+        return None, f"exit {code}: {one_line(errors)}"
+    try:
+        summary = json.loads(lines[-1])
+    except json.JSONDecodeError as e:
+        return None, f"bad summary line ({e}): {lines[-1][:200]}"
+    if check and not check(summary):
+        return None, f"wrong result: {lines[-1][:200]}"
     summary["_wall_s"] = wall
     summary["_maxrss_kib"] = ru.ru_maxrss
-    return summary
+    return summary, None
 
 
 def fmt(x):
     return f"{x:.3g}" if x < 1000 else f"{x:.0f}"
 
 
+def bench_workload(name, impls, a, env):
+    """Runs one workload's implementations alternately; prints its table."""
+    w = WORKLOADS[name]
+    args = w["quick"] if a.quick else w["args"]
+    figures = {i: [] for i in impls}            # impl -> primary figure per good run
+    rss = {i: [] for i in impls}                # impl -> peak RSS (KiB) per good run
+    rounds = []                                 # per round: impl -> summary
+    failures = {i: [] for i in impls}           # impl -> error of each failed run
+    timed_out = set()                           # impls not run again (a time-out is costly)
+    for r in range(a.runs):
+        k = r % len(impls)
+        res = {}
+        for i in impls[k:] + impls[:k]:
+            if i in timed_out:
+                continue
+            s, e = run_one([binary(i, name)] + args, env, a.timeout, w["check"])
+            if e is not None:
+                failures[i].append(e)
+                if e.startswith("timed out"):
+                    timed_out.add(i)
+                continue
+            if s.get("procs") != a.procs:
+                print(f"warning: {i} {name} ran with procs={s.get('procs')}", file=sys.stderr)
+            res[i] = s
+            figures[i].append(s[w["key"]])
+            rss[i].append(s["_maxrss_kib"])
+        rounds.append(res)
+
+    print(f"\n{name}: {w['unit']} ({w['key']}), args {' '.join(args)}")
+    print(f"  {'impl':6} {'median':>9} {'min':>9} {'max':>9} {'runs':>4} {'maxrss MiB':>10}"
+          f"   {'gort/impl':>9} {'(min-max)':>11} {'rss gort/impl':>13}")
+    for i in impls:
+        if figures[i]:
+            f = figures[i]
+            line = (f"  {i:6} {fmt(statistics.median(f)):>9} {fmt(min(f)):>9} "
+                    f"{fmt(max(f)):>9} {len(f):>4} "
+                    f"{statistics.median(rss[i]) / 1024:>10.0f}")
+            pairs = [(rd["gort"], rd[i]) for rd in rounds if "gort" in rd and i in rd]
+            if i != "gort" and pairs:
+                ratios = [g[w["key"]] / p[w["key"]] for g, p in pairs]
+                rr = [g["_maxrss_kib"] / p["_maxrss_kib"] for g, p in pairs]
+                line += (f"   {statistics.median(ratios):9.2f} "
+                         f"{min(ratios):5.2f}-{max(ratios):<5.2f} "
+                         f"{statistics.median(rr):13.2f}")
+            print(line)
+        if failures[i]:
+            print(f"  {i:6} FAILED {len(failures[i])} of {len(failures[i]) + len(figures[i])}"
+                  f" runs; first: {failures[i][0]}")
+    sys.stdout.flush()
+
+
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("area", choices=sorted(AREAS))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--procs", type=int, default=2)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="workloads, comma-separated (default all)")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help="peers of gort, comma-separated (default go,tokio,may)")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
     a = ap.parse_args()
     names = [n for n in AREAS[a.area] if not a.only or n in a.only.split(",")]
+    peers = [p for p in a.peers.split(",") if p]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        ap.error(f"unknown peers {unknown}; choose from {PEERS}")
+    impls = ["gort"] + [p for p in PEERS if p in peers]
     if not a.no_build:
-        build(names)
-    gort_dir = os.path.join(TARGET, "release", "examples")
+        built = build(names, impls)
+        impls = [i for i in impls if i in built]
     env = {**os.environ, "GORT_MAXPROCS": str(a.procs), "GOMAXPROCS": str(a.procs)}
     print(f"# {time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, procs={a.procs}, "
-          f"runs={a.runs} alternating; ratio = median of per-pair gort/go")
-    print(f"{'workload':10} {'metric':18} {'gort':>10} {'go':>10} {'ratio':>7} "
-          f"{'(min-max)':>13} {'rss ratio':>9}")
+          f"runs={a.runs}, order rotated each round; impls {','.join(impls)}; "
+          f"gort/impl = median of per-round ratios (<1: gort faster/smaller)")
     for n in names:
-        key, unit, gargs, goargs, qg, qgo = WORKLOADS[n]
-        if a.quick:
-            gargs, goargs = qg, qgo
-        g_cmd = [os.path.join(gort_dir, n)] + gargs
-        go_cmd = [os.path.join(GO_BIN, n)] + goargs
-        gs, gos, ratios, rss = [], [], [], []
-        for r in range(a.runs):
-            pair = [("gort", g_cmd), ("go", go_cmd)]
-            if r % 2:
-                pair.reverse()
-            res = {who: run_one(cmd, env) for who, cmd in pair}
-            gs.append(res["gort"][key])
-            gos.append(res["go"][key])
-            ratios.append(res["gort"][key] / res["go"][key])
-            rss.append(res["gort"]["_maxrss_kib"] / res["go"]["_maxrss_kib"])
-        print(f"{n:10} {unit:18} {fmt(statistics.median(gs)):>10} "
-              f"{fmt(statistics.median(gos)):>10} {statistics.median(ratios):7.2f} "
-              f"{min(ratios):6.2f}-{max(ratios):<6.2f} {statistics.median(rss):9.2f}")
-        sys.stdout.flush()
+        bench_workload(n, impls, a, env)
 
 
 if __name__ == "__main__":
