@@ -214,3 +214,20 @@ fn stack_usage_reports_what_the_coroutine_touched() {
     assert!(u.high_water < 128 * 1024, "{u:?}");
     co.resume(());
 }
+
+#[test]
+fn trim_frees_cached_segments_beyond_the_next() {
+    let mut co: Coroutine<(), (), ()> = Coroutine::new(|y, ()| {
+        // Three nested growths, then back to the root: three segments cached.
+        grow(1 << 20, || {
+            grow(4 << 20, || grow(16 << 20, || std::hint::black_box(0)))
+        });
+        y.suspend(());
+    });
+    co.resume(());
+    assert_eq!(co.chain().depth(), 0);
+    assert_eq!(co.chain().segments(), 3);
+    co.chain().trim();
+    assert_eq!(co.chain().segments(), 1, "the next segment stays cached");
+    co.resume(());
+}

@@ -205,3 +205,47 @@ fn the_thread_cache_hands_back_this_threads_last_segment() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn release_below_gives_back_the_cold_part_and_keeps_the_live_top() {
+    let pool = pool_with_policy(GuardPolicy::MadviseGuard, 1 << 20);
+    let s = pool.alloc(64 * 1024).unwrap();
+    // SAFETY: writes the top 4 pages of a segment we own.
+    unsafe { std::ptr::write_bytes((s.base() - 4 * 4096) as *mut u8, 9, 4 * 4096) };
+    assert_eq!(s.usage().resident_bytes, 4 * 4096);
+    // Only the top page is live: release everything below it.
+    // SAFETY: nothing live is stored below `base - 4096`.
+    unsafe { s.release_below(s.base() - 4096) };
+    let u = s.usage();
+    assert_eq!(u.resident_bytes, 4096);
+    assert_eq!(u.high_water, 4096);
+    // SAFETY: reads inside the segment.
+    unsafe {
+        assert_eq!(
+            ((s.base() - 1) as *const u8).read_volatile(),
+            9,
+            "the live top is kept"
+        );
+        assert_eq!(
+            ((s.base() - 2 * 4096) as *const u8).read_volatile(),
+            0,
+            "released pages read as zero"
+        );
+    }
+}
+
+#[test]
+fn release_all_empties_the_warm_list() {
+    let pool = pool_with_policy(GuardPolicy::MadviseGuard, 1 << 20);
+    let stacks: Vec<Stack> = (0..4).map(|_| pool.alloc(16 * 1024).unwrap()).collect();
+    for s in &stacks {
+        // SAFETY: writes inside a segment we own.
+        unsafe { ((s.base() - 8) as *mut u64).write_volatile(1) };
+    }
+    drop(stacks);
+    assert_eq!((pool.stats().warm, pool.stats().cold), (4, 0));
+    pool.release_all();
+    assert_eq!((pool.stats().warm, pool.stats().cold), (0, 4));
+    let s = pool.alloc(16 * 1024).unwrap();
+    assert_eq!(s.usage().resident_bytes, 0);
+}
