@@ -2,6 +2,8 @@
 //! so a fault address can be matched to the guard page of any segment. See the crate docs
 //! for the overview.
 
+use core::cell::Cell;
+
 use crate::sync::static_atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Entries in the table; with 256 MiB reservations this covers 1 TiB of stacks. A
@@ -58,20 +60,41 @@ pub(crate) fn unregister(start: usize) {
 
 /// The slot `[start, end)` of a registered reservation that holds `addr`, if any: the
 /// guard page is `[start, start + page)`, the usable part `[start + page, end)`.
-/// Async-signal-safe (atomic loads only); O(reservations).
+/// Async-signal-safe (atomic loads and a const thread-local only); O(1) when `addr` is
+/// in the reservation this thread found last, else O(reservations).
 pub(crate) fn slot_of(addr: usize) -> Option<(usize, usize)> {
     let n = USED.load(Ordering::Acquire).min(CAPACITY);
-    for e in &TABLE[..n] {
-        let end = e.end.load(Ordering::Acquire);
-        let start = e.start.load(Ordering::Relaxed);
-        if end == 0 || addr < start || addr >= end {
-            continue;
+    let hint = LAST.with(Cell::get);
+    if hint < n
+        && let Some(hit) = slot_in(&TABLE[hint], addr)
+    {
+        return Some(hit);
+    }
+    for (i, e) in TABLE[..n].iter().enumerate() {
+        if let Some(hit) = slot_in(e, addr) {
+            LAST.with(|l| l.set(i));
+            return Some(hit);
         }
-        let slot = e.slot.load(Ordering::Relaxed);
-        let slot_start = start + (addr - start) / slot * slot;
-        return Some((slot_start, slot_start + slot));
     }
     None
+}
+
+thread_local! {
+    /// The table index of the reservation `slot_of` found last on this thread.
+    static LAST: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The slot of `e` holding `addr`, if `e` is live and holds it.
+#[inline]
+fn slot_in(e: &Entry, addr: usize) -> Option<(usize, usize)> {
+    let end = e.end.load(Ordering::Acquire);
+    let start = e.start.load(Ordering::Relaxed);
+    if end == 0 || addr < start || addr >= end {
+        return None;
+    }
+    let slot = e.slot.load(Ordering::Relaxed);
+    let slot_start = start + (addr - start) / slot * slot;
+    Some((slot_start, slot_start + slot))
 }
 
 /// Prints, once per process, that the `mprotect` guard budget ran out.
