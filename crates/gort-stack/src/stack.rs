@@ -12,7 +12,6 @@ use crate::pool::StackPool;
 /// guard page right below `limit` (or a canary word at `limit`; see [`GuardKind`]).
 ///
 /// Pages are committed by touch. Dropping a `Stack` returns it to its pool.
-#[derive(Debug)]
 pub struct Stack {
     /// Lowest usable address; the guard page is `[limit - page, limit)`. Immutable.
     limit: usize,
@@ -156,6 +155,16 @@ impl Stack {
     /// The pool slot address tagged with the guard kind.
     fn tagged_slot(&self) -> usize {
         (self.limit - os::page_size()) | self.guard.tag()
+    }
+}
+
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stack")
+            .field("limit", &format_args!("{:#x}", self.limit))
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("guard", &self.guard)
+            .finish()
     }
 }
 
