@@ -25,6 +25,7 @@ workload. Only public tools: cargo, go, python3.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,7 @@ def one_line(text, limit=240):
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     first = next((k for k, l in enumerate(lines) if l.startswith("panic")), None)
     s = " ".join(lines[first:first + 2] if first is not None else lines[-3:])
+    s = re.sub(r"/\S*/registry/src/[^/]+/", "", s)  # cargo registry paths: crate-x.y/...
     return s if len(s) <= limit else "..." + s[-limit:]
 
 
