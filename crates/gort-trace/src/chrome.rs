@@ -5,7 +5,7 @@
 //!    the stop/block/exit/syscall that ends it, with the reason), instants for GoCreate,
 //!    GoUnblock and steals, and flow arrows from a goroutine's creation or unblocking to
 //!    its next start, and from a steal's victim P to the thief.
-//! 2. "Threads (Ms)": one track per OS thread seen, with a slice "P<n>" while it holds
+//! 2. "Threads (Ms)": one track per OS thread seen, with a slice `P<n>` while it holds
 //!    a P and "syscall" slices while a goroutine on it is in a system call; its name
 //!    comes from metadata events.
 //! 3. "GC": a track of GC cycles, one of phases (mark, sweep), one of stop-the-world

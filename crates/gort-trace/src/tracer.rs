@@ -1,6 +1,7 @@
 //! `Tracer`: the on/off switch, the buffer hand-off lists and start/stop (Go: the
 //! `trace` global of trace.go). See the crate docs for the overview.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use crate::buffer::{BufList, BufPtr, CAP};
@@ -251,6 +252,11 @@ impl Tracer {
         let cal = Calibration::new(session.start, stop);
         let mut events = Vec::new();
         let mut done = BufList::new();
+        // Per writer (P, or the off-P writer), the last nanosecond handed out: ticks
+        // finer than a nanosecond may round to the same value, and a writer's events
+        // must stay strictly ordered.
+        let mut last_ns: HashMap<u32, u64> = HashMap::new();
+        let mut end_ns = cal.ns(stop.ticks);
         while let Some(b) = full.pop_front() {
             // SAFETY: `b` came off the full list, which we detached under the lock: we
             // own it now.
@@ -258,15 +264,25 @@ impl Tracer {
                 b.with(|inner| {
                     let n = (inner.header.len as usize).min(CAP);
                     let proc = inner.header.proc;
+                    let mut last = last_ns.get(&proc).copied();
                     for r in &inner.records[..n] {
                         if let Some(data) = r.decode() {
+                            let ts = match last {
+                                Some(l) if cal.ns(r.ts) <= l => l + 1,
+                                _ => cal.ns(r.ts),
+                            };
+                            last = Some(ts);
+                            end_ns = end_ns.max(ts);
                             events.push(Event {
-                                ts: cal.ns(r.ts),
+                                ts,
                                 proc,
                                 thread: r.tid,
                                 data,
                             });
                         }
+                    }
+                    if let Some(l) = last {
+                        last_ns.insert(proc, l);
                     }
                 });
                 done.push_back(b);
@@ -280,7 +296,7 @@ impl Tracer {
         let trace = Trace {
             events,
             lost: self.lost.load(Ordering::Relaxed),
-            duration_ns: cal.ns(stop.ticks),
+            duration_ns: end_ns,
         };
         Ok((trace, session.sink))
     }

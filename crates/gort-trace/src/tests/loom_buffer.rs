@@ -74,3 +74,21 @@ fn loom_stop_races_a_writer() {
         assert!(free <= 2, "free {free}");
     });
 }
+
+#[test]
+fn loom_stop_races_two_writers() {
+    loom::model(|| {
+        let t = Arc::new(Tracer::new());
+        t.start_collecting().unwrap();
+        let (t1, t2) = (Arc::clone(&t), Arc::clone(&t));
+        let h1 = loom::thread::spawn(move || writer(&t1, 1));
+        let h2 = loom::thread::spawn(move || writer(&t2, 2));
+        let tr = t.stop_collect().unwrap();
+        h1.join().unwrap();
+        h2.join().unwrap();
+        check_order(&tr.events, 1, 0);
+        check_order(&tr.events, 2, 0);
+        assert!(tr.events.len() <= 6);
+        assert_eq!(t.buffer_counts().1, 0);
+    });
+}

@@ -1,0 +1,613 @@
+//! The exported JSON parses (with a strict RFC 8259 parser written here, no new
+//! dependencies) and is valid trace-event format as ui.perfetto.dev and
+//! chrome://tracing read it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use gort_trace::{Emit, EventData, Trace, Tracer};
+
+use common::{PER_P, PROCS, run_program};
+
+// ---------------------------------------------------------------------------------
+// A strict JSON parser.
+// ---------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    fn str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn num(&self) -> Option<f64> {
+        match self {
+            Json::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+type R<T> = Result<T, String>;
+
+impl Parser<'_> {
+    fn parse(text: &str) -> R<Json> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        p.ws();
+        let v = p.value(0)?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing data at byte {}", p.i));
+        }
+        Ok(v)
+    }
+
+    fn err<T>(&self, what: &str) -> R<T> {
+        Err(format!("{what} at byte {}", self.i))
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> R<()> {
+        if self.s[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            Ok(())
+        } else {
+            self.err(&format!("expected {lit}"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> R<Json> {
+        if depth > 64 {
+            return self.err("nesting too deep");
+        }
+        match self.s.get(self.i) {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Json::Str),
+            Some(b't') => self.eat("true").map(|()| Json::Bool(true)),
+            Some(b'f') => self.eat("false").map(|()| Json::Bool(false)),
+            Some(b'n') => self.eat("null").map(|()| Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.err("expected a value"),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> R<Json> {
+        self.i += 1;
+        let mut members: Vec<(String, Json)> = Vec::new();
+        self.ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(Json::Obj(members));
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return self.err("expected a key");
+            }
+            let k = self.string()?;
+            if members.iter().any(|(m, _)| *m == k) {
+                return self.err(&format!("duplicate key {k:?}"));
+            }
+            self.ws();
+            self.eat(":")?;
+            self.ws();
+            let v = self.value(depth + 1)?;
+            members.push((k, v));
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Json::Obj(members));
+                }
+                _ => return self.err("expected , or }"),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> R<Json> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.s.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Ok(Json::Arr(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Json::Arr(items));
+                }
+                _ => return self.err("expected , or ]"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> R<u32> {
+        let Some(h) = self.s.get(self.i..self.i + 4) else {
+            return self.err("short \\u escape");
+        };
+        let h = std::str::from_utf8(h).map_err(|e| e.to_string())?;
+        if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return self.err("bad \\u escape");
+        }
+        self.i += 4;
+        u32::from_str_radix(h, 16).map_err(|e| e.to_string())
+    }
+
+    fn string(&mut self) -> R<String> {
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return self.err("unterminated string");
+            };
+            match b {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let Some(&e) = self.s.get(self.i) else {
+                        return self.err("unterminated escape");
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = if (0xd800..0xdc00).contains(&hi) {
+                                self.eat("\\u")?;
+                                let lo = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&lo) {
+                                    return self.err("unpaired surrogate");
+                                }
+                                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                            } else if (0xdc00..0xe000).contains(&hi) {
+                                return self.err("unpaired surrogate");
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(c).unwrap());
+                        }
+                        _ => return self.err("bad escape"),
+                    }
+                }
+                0x00..=0x1f => return self.err("raw control character in string"),
+                _ => {
+                    // Copy one UTF-8 character (the input is a &str, so it is valid).
+                    let len = match b {
+                        0x00..=0x7f => 1,
+                        0xc0..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        _ => 4,
+                    };
+                    let ch = std::str::from_utf8(&self.s[self.i..self.i + len])
+                        .map_err(|e| e.to_string())?;
+                    out.push_str(ch);
+                    self.i += len;
+                }
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.s.get(self.i) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> R<Json> {
+        let start = self.i;
+        if self.s[self.i] == b'-' {
+            self.i += 1;
+        }
+        match self.s.get(self.i) {
+            Some(b'0') => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.s.get(self.i) {
+                    return self.err("leading zero");
+                }
+            }
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.err("expected digits"),
+        }
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return self.err("expected fraction digits");
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.s.get(self.i) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return self.err("expected exponent digits");
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
+        text.parse().map(Json::Num).map_err(|e| format!("{e}"))
+    }
+}
+
+#[test]
+fn the_strict_parser_rejects_what_json_forbids() {
+    for bad in [
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "1.",
+        "-",
+        "\"\u{1}\"",
+        "\"\\x\"",
+        "\"\\ud800\"",
+        "{\"a\":1,\"a\":2}",
+        "[1] x",
+        "{a:1}",
+        "'s'",
+        "NaN",
+    ] {
+        assert!(Parser::parse(bad).is_err(), "accepted {bad:?}");
+    }
+    let ok =
+        Parser::parse(" {\"a\": [1, -0.5e3, true, null, \"\\u00e9\\ud83e\\udd80\"]} ").unwrap();
+    assert_eq!(
+        ok.get("a").unwrap(),
+        &Json::Arr(vec![
+            Json::Num(1.0),
+            Json::Num(-500.0),
+            Json::Bool(true),
+            Json::Null,
+            Json::Str("é🦀".into())
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Trace-event format validation.
+// ---------------------------------------------------------------------------------
+
+/// Microseconds with 3 decimals → integer nanoseconds.
+fn ns(v: &Json) -> i64 {
+    (v.num().unwrap() * 1000.0).round() as i64
+}
+
+/// A `B` or `E` event: timestamp, position in the file, is-begin, name.
+type BeginEnd = (i64, usize, bool, String);
+
+/// Validates `doc` as trace-event JSON and returns its events.
+fn validate(doc: &Json) -> Vec<Json> {
+    if let Some(unit) = doc.get("displayTimeUnit") {
+        assert!(matches!(unit.str(), Some("ms" | "ns")));
+    }
+    let Some(Json::Arr(events)) = doc.get("traceEvents") else {
+        panic!("no traceEvents array");
+    };
+    let mut flows: HashMap<u64, (usize, usize, i64, i64)> = HashMap::new();
+    let mut be: BTreeMap<(u64, u64), Vec<BeginEnd>> = BTreeMap::new();
+    let mut named_pids = Vec::new();
+    let mut used_pids = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let ph = e.get("ph").and_then(Json::str).expect("ph");
+        let name = e.get("name").and_then(Json::str).expect("name");
+        let pid = e.get("pid").and_then(Json::num).expect("pid");
+        let tid = e.get("tid").and_then(Json::num).expect("tid");
+        for v in [pid, tid] {
+            assert!(v >= 0.0 && v.fract() == 0.0, "event {i}: bad pid/tid {v}");
+        }
+        let (pid, tid) = (pid as u64, tid as u64);
+        if ph == "M" {
+            let args = e.get("args").expect("metadata args");
+            match name {
+                "process_name" | "thread_name" => {
+                    assert!(args.get("name").and_then(Json::str).is_some());
+                    if name == "process_name" {
+                        named_pids.push(pid);
+                    }
+                }
+                "process_sort_index" | "thread_sort_index" => {
+                    assert!(args.get("sort_index").and_then(Json::num).is_some());
+                }
+                other => panic!("event {i}: unknown metadata {other}"),
+            }
+            continue;
+        }
+        used_pids.push(pid);
+        let ts = ns(e.get("ts").expect("ts"));
+        assert!(ts >= 0, "event {i}: negative ts");
+        match ph {
+            "X" => assert!(ns(e.get("dur").expect("dur")) >= 0),
+            "i" => assert!(matches!(
+                e.get("s").and_then(Json::str),
+                Some("g" | "p" | "t")
+            )),
+            "C" => {
+                let Some(Json::Obj(args)) = e.get("args") else {
+                    panic!("event {i}: counter without args");
+                };
+                assert!(!args.is_empty());
+                assert!(args.iter().all(|(_, v)| v.num().is_some()));
+            }
+            "B" | "E" => {
+                be.entry((pid, tid))
+                    .or_default()
+                    .push((ts, i, ph == "B", name.to_owned()))
+            }
+            "s" | "f" => {
+                let id = e.get("id").and_then(Json::num).expect("flow id") as u64;
+                let f = flows.entry(id).or_insert((0, 0, 0, 0));
+                if ph == "s" {
+                    f.0 += 1;
+                    f.2 = ts;
+                } else {
+                    assert_eq!(e.get("bp").and_then(Json::str), Some("e"));
+                    f.1 += 1;
+                    f.3 = ts;
+                }
+            }
+            other => panic!("event {i}: unknown phase {other}"),
+        }
+    }
+    for (id, (s, f, ts_s, ts_f)) in &flows {
+        assert_eq!((*s, *f), (1, 1), "flow {id} not paired");
+        assert!(ts_f >= ts_s, "flow {id} goes back in time");
+    }
+    for (track, mut list) in be {
+        list.sort_by_key(|&(ts, i, _, _)| (ts, i));
+        let mut stack = Vec::new();
+        for (_, _, begin, name) in list {
+            if begin {
+                stack.push(name);
+            } else {
+                assert_eq!(stack.pop(), Some(name), "unbalanced E on {track:?}");
+            }
+        }
+        assert!(stack.is_empty(), "unclosed B on {track:?}");
+    }
+    for pid in used_pids {
+        assert!(named_pids.contains(&pid), "pid {pid} has no process_name");
+    }
+    events.clone()
+}
+
+fn export(trace: &Trace) -> Json {
+    let mut out = Vec::new();
+    trace.write_chrome_json(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    Parser::parse(&text).unwrap_or_else(|e| panic!("invalid JSON: {e}"))
+}
+
+#[test]
+fn the_program_exports_valid_trace_event_json() {
+    let tracer = Tracer::new();
+    tracer.start_collecting().unwrap();
+    run_program(&tracer);
+    let trace = tracer.stop_collect().unwrap();
+    let doc = export(&trace);
+    let events = validate(&doc);
+
+    // Every run on a P track is one complete slice, the slices of a track do not
+    // overlap, and there is one per GoStart on that P.
+    let mut slices: BTreeMap<u64, Vec<(i64, i64, String)>> = BTreeMap::new();
+    for e in &events {
+        if e.get("ph").and_then(Json::str) == Some("X")
+            && e.get("pid").and_then(Json::num) == Some(1.0)
+        {
+            let tid = e.get("tid").and_then(Json::num).unwrap() as u64;
+            let ts = ns(e.get("ts").unwrap());
+            let dur = ns(e.get("dur").unwrap());
+            let name = e.get("name").and_then(Json::str).unwrap().to_owned();
+            let end = e.get("args").unwrap().get("end").and_then(Json::str);
+            assert!(end.is_some(), "{name}: run without an end reason");
+            slices.entry(tid).or_default().push((ts, ts + dur, name));
+        }
+    }
+    for p in 0..PROCS {
+        let starts = trace
+            .proc_events(p)
+            .filter(|e| matches!(e.data, EventData::GoStart { .. }))
+            .count();
+        let list = slices.get_mut(&u64::from(p)).expect("a track per P");
+        assert_eq!(list.len(), starts, "P{p}: one slice per GoStart");
+        list.sort();
+        for w in list.windows(2) {
+            assert!(w[0].1 <= w[1].0, "P{p}: overlapping slices {w:?}");
+        }
+    }
+
+    // Tracks are named: every P, the GC tracks, and the threads that held Ps.
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e.get("name").and_then(Json::str) == Some("thread_name"))
+        .filter_map(|e| e.get("args")?.get("name")?.str())
+        .collect();
+    for p in 0..PROCS {
+        assert!(names.contains(&format!("P{p}").as_str()));
+    }
+    assert!(names.contains(&"GC phases") && names.contains(&"Stop the world"));
+    assert!(names.iter().filter(|n| n.starts_with("M (thread ")).count() >= PROCS as usize);
+
+    // GC phases and pauses are slices; heap and goroutine counters exist; at the end
+    // every goroutine has exited.
+    let named = |n: &str, ph: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e.get("name").and_then(Json::str) == Some(n)
+                    && e.get("ph").and_then(Json::str) == Some(ph)
+            })
+            .count()
+    };
+    assert_eq!(named("mark", "X"), 1);
+    assert_eq!(named("sweep", "X"), 1);
+    assert_eq!(named("STW", "X"), 2);
+    assert_eq!(named("GC 1", "X"), 1);
+    assert_eq!(named("Heap alloc", "C"), 1);
+    assert_eq!(named("Heap goal", "C"), 1);
+    assert_eq!(named("GoCreate", "i"), (u64::from(PROCS) * PER_P) as usize);
+    assert!(named("steal", "i") > 0);
+    let last_count = events
+        .iter()
+        .rev()
+        .find(|e| e.get("name").and_then(Json::str) == Some("Goroutines"))
+        .unwrap();
+    for k in ["running", "runnable", "waiting", "syscall"] {
+        assert_eq!(
+            last_count.get("args").unwrap().get(k),
+            Some(&Json::Num(0.0))
+        );
+    }
+
+    // Strings with quotes, backslashes and newlines survive the round trip.
+    assert!(events.iter().any(|e| {
+        e.get("ph").and_then(Json::str) == Some("B")
+            && e.get("name").and_then(Json::str) == Some("work \"quoted\"")
+    }));
+    assert!(events.iter().any(|e| {
+        e.get("args")
+            .and_then(|a| a.get("message"))
+            .and_then(Json::str)
+            == Some("line\nbreak\\")
+    }));
+}
+
+static AWKWARD: &str =
+    "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1b}\u{1f}\u{7f} \"q\" \\ / é 世界 🦀 \u{2028}";
+
+#[test]
+fn awkward_strings_round_trip_and_open_slices_are_closed() {
+    let tracer = Tracer::new();
+    tracer.start_collecting().unwrap();
+    let mut p = tracer.proc_buf(2);
+    p.proc_start();
+    p.go_start(9);
+    p.region_begin(9, AWKWARD);
+    p.log(9, AWKWARD);
+    // The trace stops with the region, the run, the P and a GC phase still open.
+    tracer.off_p().unwrap().gc_mark_begin();
+    p.flush();
+    let trace = tracer.stop_collect().unwrap();
+    let doc = export(&trace);
+    let Some(Json::Arr(events)) = doc.get("traceEvents") else {
+        panic!("no traceEvents");
+    };
+    let by_name = |n: &str| {
+        events
+            .iter()
+            .filter(|e| e.get("name").and_then(Json::str) == Some(n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_name(AWKWARD).len(), 1, "region name round-trips");
+    let log = by_name("log");
+    assert_eq!(
+        log[0]
+            .get("args")
+            .unwrap()
+            .get("message")
+            .and_then(Json::str),
+        Some(AWKWARD)
+    );
+    for open in ["G9", "P2", "mark"] {
+        let s = by_name(open);
+        assert_eq!(s.len(), 1, "{open}");
+        assert_eq!(
+            s[0].get("args").unwrap().get("unfinished"),
+            Some(&Json::Bool(true))
+        );
+    }
+}
+
+#[test]
+fn the_global_tracer_writes_a_file() {
+    let path = std::env::temp_dir().join(format!("gort-trace-test-{}.json", std::process::id()));
+    gort_trace::start_file(&path).unwrap();
+    assert!(gort_trace::is_enabled());
+    let mut p = Tracer::global().proc_buf(0);
+    p.proc_start();
+    p.go_create(1, 0);
+    p.go_start(1);
+    p.go_end(1);
+    p.proc_stop();
+    p.flush();
+    let stats = gort_trace::stop().unwrap();
+    assert!(!gort_trace::is_enabled());
+    assert_eq!(stats.events, 5);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let doc = Parser::parse(&text).unwrap();
+    let events = validate(&doc);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.get("name").and_then(Json::str) == Some("G1")
+                && e.get("ph").and_then(Json::str) == Some("X"))
+    );
+    assert!(matches!(
+        gort_trace::stop(),
+        Err(gort_trace::Error::NotStarted)
+    ));
+}
+
+#[test]
+fn a_bad_trace_path_fails_at_start() {
+    let t = Tracer::new();
+    let err = t.start_file("/nonexistent-dir/x/trace.json").unwrap_err();
+    assert!(matches!(err, gort_trace::Error::CreateFile { .. }), "{err}");
+    assert!(!t.is_enabled());
+}
