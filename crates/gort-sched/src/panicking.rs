@@ -28,7 +28,7 @@ pub(crate) fn install_hook() {
     }
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if m::current_g().is_none() {
+        if !on_goroutine_stack() {
             prev(info);
             return;
         }
@@ -47,6 +47,17 @@ pub(crate) fn install_hook() {
         }
         LAST.with(|l| *l.borrow_mut() = Some(s));
     }));
+}
+
+/// Whether this thread is running on the stack of its current goroutine (and not on
+/// its M's own stack, where a panic is a runtime bug to report loudly).
+fn on_goroutine_stack() -> bool {
+    let Some(g) = m::current_g() else {
+        return false;
+    };
+    let sp = gort_stack::stack_pointer();
+    // SAFETY: the running G's stack slot is not changed while it runs.
+    unsafe { (*(*g).stack.get()).as_ref() }.is_some_and(|s| (s.limit()..s.base()).contains(&sp))
 }
 
 /// The text of a panic payload.

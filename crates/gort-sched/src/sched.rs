@@ -34,7 +34,9 @@ pub(crate) struct Locked {
     /// Ms created and not exited (Go: `mcount()`).
     pub(crate) mcount: u32,
     /// Ms sleeping because their locked goroutine is not runnable (Go: `nmidlelocked`).
-    pub(crate) nmidlelocked: u32,
+    /// May be -1 for a moment: `startlockedm` can decrement before the locked M's
+    /// `stoplockedm` increments (as in Go, which tolerates it the same way).
+    pub(crate) nmidlelocked: i64,
     /// Every M ever created (freed when the scheduler drops).
     pub(crate) allm: Vec<*mut M>,
 }
@@ -682,7 +684,7 @@ impl Sched {
         if self.is_shutdown() {
             return;
         }
-        let run = l.mcount as i64 - l.midle.len() as i64 - l.nmidlelocked as i64;
+        let run = i64::from(l.mcount) - l.midle.len() as i64 - l.nmidlelocked;
         if run > 0 {
             return;
         }
@@ -1040,6 +1042,12 @@ fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
 /// Dead. The M then waits for a P.
 fn retire_p(m: &M) {
     let sched = m.sched();
+    if m.is_spinning() {
+        // An M without a P does not spin; the work drained below is announced to
+        // the remaining spinners (or a new one) by the `wakep` at the end.
+        m.spinning.store(false, Ordering::Relaxed);
+        sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
     let p = sched.releasep(m);
     // SAFETY: we owned the P until just now; nobody else takes a Dead P.
     let pr = unsafe { &*p };
@@ -1111,6 +1119,10 @@ fn coprime_stride(r: usize, n: usize) -> usize {
 fn stopm(m: &M) -> bool {
     let sched = m.sched();
     debug_assert!(m.p.get().is_null(), "stopm: M holds a P");
+    debug_assert!(
+        !m.is_spinning(),
+        "stopm: a spinning M (nmspinning would leak)"
+    );
     {
         let mut l = sched.lock();
         if sched.is_shutdown() {
@@ -1160,15 +1172,14 @@ fn stoplockedm(m: &M) -> bool {
         // It yielded or was unparked while parking: it is on no queue; run it.
         return true;
     }
-    // Count ourselves idle before the P leaves: whoever finds our goroutine undoes this
-    // in `startlockedm`, which can only happen after the hand-off below.
-    sched.lock().nmidlelocked += 1;
     if !m.p.get().is_null() {
         let p = sched.releasep(m);
         handoffp(sched, p);
     }
     {
-        let l = sched.lock();
+        // Whoever finds our goroutine undoes this in `startlockedm`, possibly first.
+        let mut l = sched.lock();
+        l.nmidlelocked += 1;
         sched.checkdead(&l);
     }
     loop {
