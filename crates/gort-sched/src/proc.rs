@@ -103,3 +103,9 @@ pub fn goid() -> Option<u64> {
 pub fn on_goroutine() -> bool {
     current_g().is_some()
 }
+
+/// The current scheduler's state as one `GODEBUG=schedtrace` line (Go's format, without
+/// the trailing newline), or `None` outside a scheduler.
+pub fn schedtrace_line() -> Option<String> {
+    current_sched().map(|s| crate::schedtrace::format(s, false).trim_end().to_owned())
+}

@@ -55,7 +55,7 @@
 
 pub use gort_sched::{
     Config, Error, GoroutineLocal, WaitReason, goid, gomaxprocs, lock_os_thread, num_goroutine,
-    on_goroutine, set_maxprocs, unlock_os_thread, yield_now,
+    on_goroutine, schedtrace_line, set_maxprocs, unlock_os_thread, yield_now,
 };
 
 /// Channels and `select!` with Go's semantics (Go's `chan`).
