@@ -44,8 +44,8 @@ pub use error::Error;
 pub use gls::GoroutineLocal;
 pub use park::WaitReason;
 pub use proc::{
-    goid, gomaxprocs, lock_os_thread, num_goroutine, on_goroutine, schedtrace_line, set_maxprocs, spawn,
-    spawn_with, unlock_os_thread, yield_now,
+    goid, gomaxprocs, lock_os_thread, num_goroutine, on_goroutine, schedtrace_line, set_maxprocs,
+    spawn, spawn_with, unlock_os_thread, yield_now,
 };
 pub use sched::run_with;
 

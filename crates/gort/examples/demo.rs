@@ -31,7 +31,11 @@ fn flag(name: &str, default: u64) -> u64 {
 fn collatz_len(mut n: u64) -> u32 {
     let mut steps = 0;
     while n != 1 {
-        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+        n = if n.is_multiple_of(2) {
+            n / 2
+        } else {
+            3 * n + 1
+        };
         steps += 1;
     }
     steps
@@ -55,21 +59,22 @@ fn main() {
         // Producer: stops when the jobs run out or when told to quit.
         {
             let (jobs, quit) = (jobs.clone(), quit.clone());
-            gort::Builder::new()
-                .name("producer")
-                .spawn(move || {
-                    for n in 1..=jobs_n {
-                        let stop = select! {
-                            send(jobs, n) => false,
-                            recv(quit) -> _ => true,
-                        };
-                        if stop {
-                            break;
-                        }
+            let started = gort::Builder::new().name("producer").spawn(move || {
+                for n in 1..=jobs_n {
+                    let stop = select! {
+                        send(jobs, n) => false,
+                        recv(quit) -> _ => true,
+                    };
+                    if stop {
+                        break;
                     }
-                    jobs.close();
-                })
-                .unwrap_or_else(|e| panic!("cannot start the producer: {e}"));
+                }
+                jobs.close();
+            });
+            if let Err(e) = started {
+                eprintln!("demo: cannot start the producer: {e}");
+                std::process::exit(1);
+            }
         }
 
         // Worker pool: results close when the last worker is done.
@@ -112,7 +117,7 @@ fn main() {
                         // Ask the producer to stop; the pipeline drains what is in flight.
                         let _ = quit.try_send(());
                     }
-                    if count % (jobs_n / 8).max(1) == 0 {
+                    if count.is_multiple_of((jobs_n / 8).max(1)) {
                         println!(
                             "  {:>9} done, {:>4} goroutines | {}",
                             count,
@@ -129,8 +134,8 @@ fn main() {
         let (buckets, best_n, best_len) = hist.lock().clone();
         println!("collatz lengths by hundreds: {buckets:?}");
         println!(
-            "longest chain below {}: {best_n} ({best_len} steps)",
-            count + 1
+            "longest chain among the {} numbers done: {best_n} ({best_len} steps)",
+            count
         );
         (count, best_n, best_len, gort::gomaxprocs())
     });
