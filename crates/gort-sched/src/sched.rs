@@ -18,6 +18,13 @@ use crate::sync::atomic::{
 };
 use crate::sync::{Arc, Mutex, MutexGuard, thread};
 
+/// Slots in `allp` (shrunk under loom, whose atomics are costly to create).
+#[cfg(not(loom))]
+const ALLP_LEN: usize = MAX_PROCS;
+/// Slots in `allp` (shrunk under loom).
+#[cfg(loom)]
+const ALLP_LEN: usize = 4;
+
 /// Steal attempts over all Ps before giving up (Go: `stealTries`).
 const STEAL_TRIES: u32 = 4;
 /// The global queue is checked first every this many schedule ticks (Go: 61).
@@ -39,6 +46,9 @@ pub(crate) struct Locked {
     pub(crate) nmidlelocked: i64,
     /// Every M ever created (freed when the scheduler drops).
     pub(crate) allm: Vec<*mut M>,
+    /// Under loom: Ms that `newm` was asked to start, with their P and spinning flag.
+    #[cfg(loom)]
+    pub(crate) loom_newm: Vec<(*mut P, bool)>,
 }
 
 /// A scheduler: Ps, Ms, queues. Created by [`run`]; lives while any of its Ms runs.
@@ -113,8 +123,8 @@ pub(crate) struct SpawnOpts {
 }
 
 impl Sched {
-    fn new(config: Config) -> Sched {
-        let allp = (0..MAX_PROCS)
+    pub(crate) fn new(config: Config) -> Sched {
+        let allp = (0..ALLP_LEN)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
         Sched {
@@ -125,6 +135,8 @@ impl Sched {
                 mcount: 0,
                 nmidlelocked: 0,
                 allm: Vec::new(),
+                #[cfg(loom)]
+                loom_newm: Vec::new(),
             }),
             runq_len: AtomicUsize::new(0),
             npidle: AtomicU32::new(0),
@@ -258,7 +270,7 @@ impl Sched {
         self.npidle.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
+    pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         while let Some(p) = l.pidle.pop() {
             self.npidle.fetch_sub(1, Ordering::SeqCst);
             // SAFETY: Ps live as long as the scheduler.
@@ -284,7 +296,7 @@ impl Sched {
 
     // ---- P ownership ----
 
-    fn acquirep(&self, m: &M, p: *mut P) {
+    pub(crate) fn acquirep(&self, m: &M, p: *mut P) {
         // SAFETY: Ps live as long as the scheduler.
         let pr = unsafe { &*p };
         debug_assert!(m.p.get().is_null(), "acquirep: M already has a P");
@@ -361,8 +373,17 @@ impl Sched {
         }
     }
 
+    /// Under loom, `newm` records the request instead of starting a thread; the model
+    /// plays the new M itself.
+    #[cfg(loom)]
+    fn newm(&self, p: *mut P, spinning: bool) {
+        let mut l = self.lock();
+        l.loom_newm.push((p, spinning));
+    }
+
     /// Starts a new OS thread as an M that will run `p` (Go: `newm`). The caller has
     /// counted it in `mcount`.
+    #[cfg(not(loom))]
     fn newm(&self, p: *mut P, spinning: bool) {
         let id = self.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
         let sched = self.arc();
@@ -632,7 +653,7 @@ impl Sched {
     /// stopping the world: a P beyond the new count is retired by its M at its next
     /// schedule point, and idle ones at once). Returns the previous value.
     pub(crate) fn set_maxprocs(&self, n: usize) -> usize {
-        let n = n.clamp(1, MAX_PROCS) as u32;
+        let n = n.clamp(1, ALLP_LEN) as u32;
         let mut l = self.lock();
         let old = self.gomaxprocs.load(Ordering::SeqCst);
         for i in 0..n as usize {
@@ -694,6 +715,11 @@ impl Sched {
         if !l.runq.is_empty() {
             return;
         }
+        if cfg!(loom) {
+            // Loom models ready goroutines from plain threads, which a real program
+            // cannot count on (Go counts only goroutines); do not end the model.
+            return;
+        }
         let mut dump = String::new();
         for g in self.allg() {
             // SAFETY: G structs live as long as their scheduler.
@@ -709,7 +735,7 @@ impl Sched {
     }
 
     /// Ends the scheduler: every M exits at its next schedule point.
-    fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         let mut l = self.lock();
         let idle: Vec<*const M> = l.midle.drain(..).collect();
@@ -942,7 +968,7 @@ fn goexit0(m: &M, g: *mut G) {
 
 /// Finds a goroutine to run, in Go's order; parks the M when there is none. Returns
 /// `None` at shutdown. The flag is true if the G inherits the time slice (runnext).
-fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
+pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
     let sched = m.sched();
     'top: loop {
         if sched.is_shutdown() {
