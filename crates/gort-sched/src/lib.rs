@@ -4,24 +4,50 @@
 //!
 //! # What it is
 //!
-//! A goroutine (G) is a function running on its own small stack. It runs on an OS
-//! thread (M) only while that thread holds a processor (P); there are `GOMAXPROCS` Ps.
-//! A blocked goroutine is parked off its thread ([`WaitReason`] says why), and readied
-//! later by whoever unblocks it.
+//! A goroutine (G) is a closure running on its own stack (from gort-stack). It runs on
+//! an OS thread (M) only while that thread holds a processor (P); there are GOMAXPROCS
+//! Ps. Each P has a local run queue; idle Ms steal from others. A blocked goroutine is
+//! parked off its thread ([`WaitReason`] says why) and readied later by whoever
+//! unblocks it. [`run_with`] makes the calling thread the first M of a new scheduler and
+//! runs a closure as goroutine 1; the `gort` facade wraps it.
 //!
 //! # Glossary (Go name → gort name)
 //!
 //! | Go | gort |
 //! | --- | --- |
-//! | `gopark` | `park::park` |
-//! | `goready` | `park::Parker::unpark` |
+//! | `g`, `m`, `p`, `schedt` | `G` (g.rs), `M` (m.rs), `P` (p.rs), `Sched` (sched.rs) |
+//! | `_Grunnable` … `_Gdead` | `GStatus` |
+//! | `runq`, `runnext`, `runqput`/`runqget`/`runqsteal` | `RunQueue::push`/`pop`/`steal_from` |
+//! | `schedule`, `findRunnable`, `execute` | `mstart` loop, `find_runnable`, `execute` |
+//! | `wakep`, `startm`, `stopm`, `newm`, `handoffp` | same names on `Sched` / in sched.rs |
+//! | `newproc`, `goexit0`, `gfget`/`gfput` | `Sched::newproc`, `goexit0`, `gfget`/`gfput` |
+//! | `gopark`, `goready` | `park::park`, `park::Parker::unpark` → `Sched::ready` |
 //! | `waitReason` | [`WaitReason`] |
+//! | `runtime.Gosched`, `NumGoroutine`, `GOMAXPROCS`, `LockOSThread` | [`yield_now`], [`num_goroutine`], [`set_maxprocs`], [`lock_os_thread`] |
+//! | `checkdead`, `throw`, `fatal` | `Sched::checkdead`, `fatal::throw`, `fatal::fatal` |
+//!
+//! # Fast paths and slow paths
+//!
+//! 1. Spawn: a dead G from the P's free list, the closure stored inline in the G, a
+//!    swap into `runnext`; no allocation, no lock. Slow: free list empty (a batch from
+//!    the global list, or a new G), ring full (half goes to the global queue).
+//! 2. First run: a stack from the running P's LIFO cache (hot in this CPU's cache);
+//!    slow: the global cache, then gort-stack's pool.
+//! 3. Park: switch to g0, run the unlock callback there, CAS Running → Waiting, pick
+//!    the next G (runnext first). Unpark: CAS Waiting → Runnable, push to the caller's
+//!    runnext, `wakep` only if a P is idle and nobody spins.
+//! 4. No local work: global queue, then stealing half a victim's queue (four passes,
+//!    runnext last), then releasing the P, re-checking, and sleeping on the M's note.
 //!
 //! # Not done here
 //!
-//! Timers, sysmon, syscalls, the netpoller and asynchronous preemption are later work.
+//! Timers, sysmon, wrapped syscalls, the netpoller, asynchronous preemption and
+//! stop-the-world are later work; preemption is cooperative (channel and sync
+//! operations, [`yield_now`], spawning). Long-parked stacks are not compacted yet.
+//! docs/design/gort-sched.md has the details and the rejected designs.
 //!
-//! Go source followed: `runtime/proc.go`, `runtime/runtime2.go`.
+//! Go source followed: `runtime/proc.go`, `runtime/runtime2.go` (scheduler),
+//! `runtime/chan.go`, `runtime/select.go`, `runtime/sema.go`, `sync/` (channels, sync).
 
 mod sync;
 

@@ -1,5 +1,5 @@
 //! gort: Go's runtime for Rust. This facade composes the layers into one runtime with
-//! Go's programming model: goroutines ([`go`], [`go!`]), channels and [`select!`]
+//! Go's programming model: goroutines ([`go()`], [`go!`]), channels and [`select!`]
 //! ([`chan`]), Go's `sync` package ([`sync`]), and Go's runtime knobs and reports.
 //!
 //! ```
@@ -32,7 +32,7 @@
 //!
 //! | Go | gort |
 //! | --- | --- |
-//! | `go f()` | [`go`]`(f)`, [`go!`]`(f())` |
+//! | `go f()` | [`go()`]`(f)`, [`go!`]`(f())` |
 //! | `runtime.Gosched` | [`yield_now`] |
 //! | `runtime.NumGoroutine` | [`num_goroutine`] |
 //! | `runtime.GOMAXPROCS(n)` | [`set_maxprocs`], [`gomaxprocs`] |
