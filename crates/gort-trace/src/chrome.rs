@@ -6,8 +6,10 @@
 //!    GoUnblock and steals, and flow arrows from a goroutine's creation or unblocking to
 //!    its next start, and from a steal's victim P to the thief.
 //! 2. "Threads (Ms)": one track per OS thread seen, with a slice `P<n>` while it holds
-//!    a P and "syscall" slices while a goroutine on it is in a system call; its name
-//!    comes from metadata events.
+//!    a P; its name comes from metadata events. "Syscalls (by thread)" has the same
+//!    tracks with a "syscall" slice while a goroutine on that thread is in a system
+//!    call (a separate process, because an M releases its P mid-syscall and the two
+//!    slices would overlap without nesting on one track).
 //! 3. "GC": a track of GC cycles, one of phases (mark, sweep), one of stop-the-world
 //!    pauses.
 //! 4. "Goroutines (user regions)": one track per goroutine that used regions or logs.
@@ -26,6 +28,7 @@ const PID_THREADS: u64 = 2;
 const PID_GC: u64 = 3;
 const PID_REGIONS: u64 = 4;
 const PID_COUNTERS: u64 = 5;
+const PID_SYSCALLS: u64 = 6;
 
 const TID_GC_CYCLE: u64 = 1;
 const TID_GC_PHASE: u64 = 2;
@@ -346,7 +349,7 @@ pub(crate) fn write<W: Write>(trace: &Trace, out: W) -> io::Result<()> {
                     o.slice(
                         "syscall",
                         "syscall",
-                        PID_THREADS,
+                        PID_SYSCALLS,
                         tid,
                         since,
                         ts,
@@ -557,7 +560,7 @@ fn finish<W: Write>(o: &mut Out<W>, st: &mut State, end: u64) -> io::Result<()> 
         o.slice(
             "syscall",
             "syscall",
-            PID_THREADS,
+            PID_SYSCALLS,
             tid,
             since,
             end.max(since),
@@ -613,6 +616,7 @@ fn metadata<W: Write>(o: &mut Out<W>, st: &State) -> io::Result<()> {
         (PID_GC, "GC"),
         (PID_REGIONS, "Goroutines (user regions)"),
         (PID_COUNTERS, "Counters"),
+        (PID_SYSCALLS, "Syscalls (by thread)"),
     ] {
         o.meta("process_name", pid, 0, name)?;
         o.sort_index("process_sort_index", pid, 0, pid)?;
@@ -631,6 +635,7 @@ fn metadata<W: Write>(o: &mut Out<W>, st: &State) -> io::Result<()> {
             format!("M (thread {t})")
         };
         o.meta("thread_name", PID_THREADS, t, &name)?;
+        o.meta("thread_name", PID_SYSCALLS, t, &name)?;
     }
     for (tid, name) in [
         (TID_GC_CYCLE, "GC cycles"),

@@ -15,6 +15,12 @@ use crate::tracer::Tracer;
 pub struct WriterState {
     /// The buffer being filled. Invariant: owned by this writer.
     cur: Option<BufPtr>,
+    /// Records written to `cur` (its header's `len` is brought up to date when the
+    /// buffer leaves the writer). Invariant: `len <= CAP`; 0 when `cur` is `None`.
+    len: usize,
+    /// The epoch `cur` belongs to (a copy of its header's, so the fast path reads no
+    /// header). 0 when `cur` is `None`.
+    epoch: u64,
     /// The last timestamp written, for the per-writer monotonic clamp.
     last_ts: u64,
     /// The P this writer belongs to, or `NO_PROC`.
@@ -25,14 +31,23 @@ impl WriterState {
     pub(crate) const fn new(proc: u32) -> Self {
         Self {
             cur: None,
+            len: 0,
+            epoch: 0,
             last_ts: 0,
             proc,
         }
     }
 
-    /// Takes the current buffer away (for a flush).
+    /// Takes the current buffer away (for a flush or a hand-off), with its header's
+    /// length brought up to date.
     pub(crate) fn take_buffer(&mut self) -> Option<BufPtr> {
-        self.cur.take()
+        let b = self.cur.take()?;
+        let len = u32::try_from(self.len).unwrap_or(0);
+        // SAFETY: this writer owns its current buffer until it returns it here.
+        unsafe { b.with(|i| i.header.len = len) };
+        self.len = 0;
+        self.epoch = 0;
+        Some(b)
     }
 
     /// Appends `rec` for generation `epoch` (the fast path: a clock read, two compares
@@ -45,23 +60,14 @@ impl WriterState {
         }
         self.last_ts = ts;
         rec.ts = ts;
-        if let Some(b) = self.cur {
-            // SAFETY: this writer owns its current buffer.
-            let done = unsafe {
-                b.with(|i| {
-                    let n = i.header.len as usize;
-                    if i.header.epoch == epoch && n < CAP {
-                        i.records[n] = rec;
-                        i.header.len += 1;
-                        true
-                    } else {
-                        false
-                    }
-                })
-            };
-            if done {
-                return;
-            }
+        if let Some(b) = self.cur
+            && self.epoch == epoch
+            && self.len < CAP
+        {
+            // SAFETY: this writer owns its current buffer; `len < CAP` is in bounds.
+            unsafe { b.with(|i| *i.records.get_unchecked_mut(self.len) = rec) };
+            self.len += 1;
+            return;
         }
         self.write_slow(tracer, epoch, rec);
     }
@@ -71,16 +77,13 @@ impl WriterState {
     #[cold]
     #[inline(never)]
     fn write_slow(&mut self, tracer: &Tracer, epoch: u64, rec: Record) {
-        let old = self.cur.take();
+        let old = self.take_buffer();
         self.cur = tracer.refill(old, epoch, self.proc);
         if let Some(b) = self.cur {
             // SAFETY: `refill` handed us this empty buffer: we own it.
-            unsafe {
-                b.with(|i| {
-                    i.records[0] = rec;
-                    i.header.len = 1;
-                });
-            }
+            unsafe { b.with(|i| i.records[0] = rec) };
+            self.len = 1;
+            self.epoch = epoch;
         }
     }
 }

@@ -341,6 +341,7 @@ fn validate(doc: &Json) -> Vec<Json> {
     };
     let mut flows: HashMap<u64, (usize, usize, i64, i64)> = HashMap::new();
     let mut be: BTreeMap<(u64, u64), Vec<BeginEnd>> = BTreeMap::new();
+    let mut xs: BTreeMap<(u64, u64), Vec<(i64, i64)>> = BTreeMap::new();
     let mut named_pids = Vec::new();
     let mut used_pids = Vec::new();
     for (i, e) in events.iter().enumerate() {
@@ -372,7 +373,11 @@ fn validate(doc: &Json) -> Vec<Json> {
         let ts = ns(e.get("ts").expect("ts"));
         assert!(ts >= 0, "event {i}: negative ts");
         match ph {
-            "X" => assert!(ns(e.get("dur").expect("dur")) >= 0),
+            "X" => {
+                let dur = ns(e.get("dur").expect("dur"));
+                assert!(dur >= 0);
+                xs.entry((pid, tid)).or_default().push((ts, ts + dur));
+            }
             "i" => assert!(matches!(
                 e.get("s").and_then(Json::str),
                 Some("g" | "p" | "t")
@@ -419,6 +424,24 @@ fn validate(doc: &Json) -> Vec<Json> {
             }
         }
         assert!(stack.is_empty(), "unclosed B on {track:?}");
+    }
+    // Complete slices on one track nest properly: each is disjoint from or inside the
+    // enclosing one (the viewers draw one track as a stack).
+    for (track, mut list) in xs {
+        list.sort_by_key(|&(s, e)| (s, std::cmp::Reverse(e)));
+        let mut stack: Vec<i64> = Vec::new();
+        for (s, e) in list {
+            while stack.last().is_some_and(|&end| end <= s) {
+                stack.pop();
+            }
+            if let Some(&end) = stack.last() {
+                assert!(
+                    e <= end,
+                    "track {track:?}: [{s}, {e}] overlaps its parent ending {end}"
+                );
+            }
+            stack.push(e);
+        }
     }
     for pid in used_pids {
         assert!(named_pids.contains(&pid), "pid {pid} has no process_name");

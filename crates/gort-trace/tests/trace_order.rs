@@ -83,7 +83,9 @@ fn events_come_back_in_order_and_paired() {
 
     // 4. Each goroutine's life, in the merged (time-sorted) trace: created, then runs
     //    that end in a stop, a block answered by an unblock, or a syscall answered by
-    //    its end, then exit.
+    //    its end, then exit. Across writers, time order is only as good as the cores'
+    //    clock agreement (tens of ns on a VM); the program leaves microseconds between
+    //    causally ordered events of different writers, as a real scheduler does.
     #[derive(Clone, Copy, Debug, PartialEq)]
     enum S {
         Runnable,

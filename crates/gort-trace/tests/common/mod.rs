@@ -103,6 +103,16 @@ fn emit_gc(tracer: &Tracer) -> Vec<EventData> {
     ]
 }
 
+/// Models the time `exitsyscall` takes to get a P back (a few microseconds), so the
+/// off-P syscall end and the next start on the P are further apart than the cores'
+/// clocks disagree. A busy wait, not a synchronisation: nothing waits for anything.
+fn reacquire_p() {
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_micros(3) {
+        std::hint::spin_loop();
+    }
+}
+
 /// One P: runs its goroutines, blocking each once and having the next P unblock it.
 fn simulate_p(
     tracer: &Tracer,
@@ -187,6 +197,7 @@ fn simulate_p(
             log.push(EventData::GoSyscallBegin { g });
             tracer.off_p().unwrap().syscall_end(g);
             syscalls += 1;
+            reacquire_p();
             p.go_start(g);
             log.push(EventData::GoStart { g });
         }
