@@ -9,9 +9,10 @@ use crate::sync::atomic::{AtomicU32, Ordering};
 
 /// A P's status (Go: `_Pidle`, `_Prunning`, `_Psyscall`, `_Pgcstop`, `_Pdead`).
 ///
-/// Transitions: Idle → Running (`acquirep`, by the M taking it from the idle list or
-/// handed it by `startm`); Running → Idle (`releasep` + `pidleput`); Idle/Running → Dead
-/// (`set_maxprocs` shrinking below its id); Dead → Idle (`set_maxprocs` growing again).
+/// Transitions (checked in debug builds by `P::set_status`): Idle → Running
+/// (`acquirep`, by the M taking it from the idle list or handed it by `startm`);
+/// Running → Idle (`releasep` + `pidleput`); Idle/Running → Dead (`set_maxprocs`
+/// shrinking below its id, or shutdown); Dead → Idle (`set_maxprocs` growing again).
 /// `Syscall` and `GcStop` are reserved for syscalls and stop-the-world (later issues).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -38,6 +39,23 @@ impl PStatus {
             _ => PStatus::Dead,
         }
     }
+}
+
+/// Whether `old -> new` is a legal P transition. `Idle -> Idle` is a P taken from the idle
+/// list and put back unused (shutdown); `Dead -> Dead` is a new P made before it is
+/// revived.
+fn p_transition_ok(old: PStatus, new: PStatus) -> bool {
+    use PStatus::*;
+    matches!(
+        (old, new),
+        (Idle, Running)
+            | (Running, Idle)
+            | (Idle, Idle)
+            | (Idle, Dead)
+            | (Running, Dead)
+            | (Dead, Idle)
+            | (Dead, Dead)
+    )
 }
 
 /// Free Gs kept per P before moving a batch to the global list (Go: `gfput`, 64/32).
@@ -109,8 +127,13 @@ impl P {
         PStatus::from_u32(self.status.load(Ordering::Acquire))
     }
 
+    /// Moves the P to `s`; an illegal transition (see [`PStatus`]) is a debug assertion.
     pub(crate) fn set_status(&self, s: PStatus) {
-        self.status.store(s as u32, Ordering::Release);
+        let old = PStatus::from_u32(self.status.swap(s as u32, Ordering::AcqRel));
+        debug_assert!(
+            p_transition_ok(old, s),
+            "illegal P status transition {old:?} -> {s:?}"
+        );
     }
 
     /// Asserts the P's invariants (by its owner or with the world quiet).

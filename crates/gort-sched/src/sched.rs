@@ -310,6 +310,9 @@ impl Sched {
         if p.is_null() {
             throw("releasep: M has no P");
         }
+        // SAFETY: Ps live as long as the scheduler. As in Go, a released P is Idle
+        // until someone acquires it (directly handed over, or from the idle list).
+        unsafe { (*p).set_status(PStatus::Idle) };
         p
     }
 
