@@ -55,9 +55,10 @@
 //! 2. Read the clock ([`clock::ticks`]: `rdtsc` on x86_64) and clamp it above the
 //!    writer's last timestamp, so a buffer's timestamps strictly increase even if the
 //!    thread moved to a core whose counter lags.
-//! 3. If the writer's current buffer belongs to this generation and has room, store the
-//!    32-byte record and bump its length — plain stores into memory only this writer
-//!    owns: no lock, no atomic read-modify-write.
+//! 3. If the writer's current buffer belongs to this generation and has room (both
+//!    checked on the writer's own copy of the epoch and fill level, so no buffer
+//!    header is read), store the 32-byte record and bump the fill level — plain stores
+//!    into memory only this writer owns: no lock, no atomic read-modify-write.
 //!
 //! Slow path (`write_slow`, once per 2047 events): take the tracer's lists lock once,
 //! file the old buffer on the full list (or the free list if it belongs to an older
