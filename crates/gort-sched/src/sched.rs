@@ -1324,6 +1324,9 @@ where
         return Err(Error::NestedRun);
     }
     crate::panicking::install_hook();
+    // A goroutine overflowing into its guard page is reported as Go does
+    // ("goroutine N overflowed its stack ... fatal error: stack overflow", exit 2).
+    gort_stack::install_overflow_handler();
     let maxprocs = config.maxprocs;
     let trace = (config.schedtrace_ms > 0).then_some((config.schedtrace_ms, config.scheddetail));
     let sched = Arc::new(Sched::new(config));

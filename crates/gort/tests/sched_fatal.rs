@@ -57,6 +57,20 @@ fn child_entry() {
             let _ = done.recv();
         }),
         "main_panic" => gort::run(|| panic!("main says no")),
+        "overflow" => gort::run(|| {
+            fn down(n: u64) -> u64 {
+                let pad = [n; 64];
+                // Never true; keeps the recursion unbounded without a lint.
+                if std::hint::black_box(n) == u64::MAX {
+                    return 0;
+                }
+                std::hint::black_box(pad)[0] + down(n + 1)
+            }
+            let done = Chan::<u64>::new(0);
+            let d = done.clone();
+            gort::go(move || d.send(down(0)));
+            let _ = done.recv();
+        }),
         "recovered" => {
             let v = gort::run(|| std::panic::catch_unwind(|| panic!("caught")).is_err());
             assert!(v);
@@ -118,6 +132,17 @@ fn main_goroutine_panic_exits_2() {
         err.starts_with("panic: main says no\n\ngoroutine 1 [running]:\n"),
         "stderr: {err}"
     );
+}
+
+#[test]
+fn goroutine_stack_overflow_is_reported_and_exits_2() {
+    let (code, err) = child("overflow", &[("GORT_MAXPROCS", "1")]);
+    assert_eq!(code, Some(2), "stderr: {err}");
+    assert!(
+        err.contains("goroutine 2 overflowed its stack"),
+        "stderr: {err}"
+    );
+    assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
 }
 
 #[test]
