@@ -47,6 +47,7 @@
 //! | `StartTrace` / `StopTrace` / `trace.Start(w)` | [`Tracer::start`] / [`Tracer::stop`] / [`start`] |
 //! | `go tool trace` viewer | [`Trace::write_chrome_json`] (Perfetto/Chrome JSON) |
 //! | `trace.StartRegion`, `trace.Log` | [`Emit::region_begin`], [`Emit::log`] |
+//! | `throw` | [`fatal!`] (formats on the stack, never allocates) |
 //!
 //! # Emitting an event (the hot path, [`Emit`])
 //!
@@ -115,6 +116,7 @@ pub mod clock;
 mod env;
 mod error;
 mod event;
+mod fatal;
 mod json;
 mod os;
 mod sync;
@@ -131,10 +133,11 @@ mod tests;
 pub use env::{TRACE_ENV, parse_trace_env, trace_path_from_env};
 pub use error::Error;
 pub use event::{BlockReason, Event, EventData, NO_PROC, StopReason, StwKind};
+pub use fatal::fatal_args;
 pub use os::thread_id;
 pub use trace::Trace;
 pub use tracer::{TraceStats, Tracer};
-pub use writer::{Emit, OffP, ProcBuf, WriterState};
+pub use writer::{Emit, OffP, ProcBuf};
 
 /// Starts the process-wide trace; [`stop`] writes its JSON to `sink`.
 #[cfg(not(loom))]

@@ -206,7 +206,8 @@ impl Tracer {
     }
 
     /// Stops the trace and writes it, as Perfetto/Chrome trace-event JSON, to the sink
-    /// given at start (if any).
+    /// given at start (if any). Must not be called while the calling thread holds an
+    /// [`OffP`] (it takes the off-P lock).
     pub fn stop(&self) -> Result<TraceStats, Error> {
         let (trace, sink) = self.stop_inner()?;
         let stats = TraceStats {
@@ -245,6 +246,9 @@ impl Tracer {
             };
             if let Some(b) = off_buf {
                 Self::file_locked(&mut l, session.epoch, b);
+            }
+            if cfg!(debug_assertions) {
+                self.check_invariants_locked(&l, session.epoch);
             }
             self.epoch.store(0, Ordering::Release);
             (session, Stamp::now(), l.full.take())
@@ -299,6 +303,40 @@ impl Tracer {
             duration_ns: end_ns,
         };
         Ok((trace, session.sink))
+    }
+
+    /// Checks the lists' invariants (CONVENTIONS 6): every buffer on the full list
+    /// belongs to the running epoch and holds 1..=CAP records, the counts match the
+    /// links, and the atomic epoch is `epoch` (the running session's, or 0). Called
+    /// under `debug_assertions` at each stop, with the lists lock held; aborts with
+    /// [`fatal!`](crate::fatal!).
+    fn check_invariants_locked(&self, l: &Lists, epoch: u64) {
+        if self.epoch.load(Ordering::Relaxed) != epoch {
+            crate::fatal!("runtime: trace epoch disagrees with its session");
+        }
+        for (list, is_full) in [(&l.full, true), (&l.free, false)] {
+            let mut n = 0;
+            let mut cur = list.head;
+            while let Some(b) = cur {
+                // SAFETY: `b` is on a list, which the caller's lock protects and owns.
+                let (next, bepoch, len) =
+                    unsafe { b.with(|i| (i.header.next, i.header.epoch, i.header.len)) };
+                if is_full && (bepoch != epoch || len == 0 || len as usize > CAP) {
+                    crate::fatal!(
+                        "runtime: full trace buffer of epoch {bepoch} with {len} records in epoch {epoch}"
+                    );
+                }
+                n += 1;
+                cur = next;
+            }
+            if n != list.len {
+                crate::fatal!(
+                    "runtime: trace buffer list of {} links counts {}",
+                    n,
+                    list.len
+                );
+            }
+        }
     }
 
     /// Files `b` under the lock: onto the full list if it holds events of generation

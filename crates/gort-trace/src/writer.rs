@@ -12,7 +12,7 @@ use crate::tracer::Tracer;
 /// A writer's own state: its current buffer and last timestamp. Owned by one writer
 /// (a P, or the off-P mutex); never shared.
 #[derive(Debug)]
-pub struct WriterState {
+pub(crate) struct WriterState {
     /// The buffer being filled. Invariant: owned by this writer.
     cur: Option<BufPtr>,
     /// Records written to `cur` (its header's `len` is brought up to date when the
@@ -261,6 +261,13 @@ impl<'t> ProcBuf<'t> {
     /// The P this writer belongs to.
     pub fn proc(&self) -> u32 {
         self.st.proc
+    }
+
+    /// Whether tracing is on (one relaxed load): lets a call site skip computing
+    /// arguments that are not free.
+    #[inline(always)]
+    pub fn is_enabled(&self) -> bool {
+        self.tracer.is_enabled()
     }
 
     /// Hands the partial buffer to the tracer so [`Tracer::stop`] sees its events

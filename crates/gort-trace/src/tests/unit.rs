@@ -148,3 +148,30 @@ fn long_strings_are_cut_at_a_char_boundary() {
     assert_eq!(message.len(), 65_534);
     assert!(message.chars().all(|c| c == 'é'));
 }
+
+/// Runs in a child process started by `fatal_prints_go_style_and_aborts`.
+#[test]
+fn fatal_child() {
+    if std::env::var_os("GORT_TRACE_FATAL_CHILD").is_some() {
+        let long = "y".repeat(1000);
+        crate::fatal!("runtime: broken {} {long}", 3);
+    }
+}
+
+#[test]
+fn fatal_prints_go_style_and_aborts() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tests::unit::fatal_child", "--nocapture"])
+        .env("GORT_TRACE_FATAL_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("fatal error: "))
+        .unwrap_or_else(|| panic!("no fatal line in {err:?}"));
+    assert!(line.starts_with("fatal error: runtime: broken 3 yyy"));
+    // Cut at the stack buffer's size.
+    assert_eq!(line.len(), "fatal error: ".len() + 480);
+}
