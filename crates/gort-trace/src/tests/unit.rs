@@ -175,3 +175,29 @@ fn fatal_prints_go_style_and_aborts() {
     // Cut at the stack buffer's size.
     assert_eq!(line.len(), "fatal error: ".len() + 480);
 }
+
+/// A sink that refuses every write.
+struct Broken;
+
+impl std::io::Write for Broken {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("disk full"))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_is_a_write_error_and_the_tracer_stops() {
+    let t = Tracer::new();
+    t.start(Broken).unwrap();
+    let mut p = t.proc_buf(0);
+    p.go_start(1);
+    p.flush();
+    let err = t.stop().unwrap_err();
+    assert!(matches!(err, Error::Write(_)), "{err}");
+    assert!(!t.is_enabled());
+    t.start_collecting().unwrap();
+    assert_eq!(t.stop().unwrap().events, 0);
+}

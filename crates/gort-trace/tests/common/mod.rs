@@ -103,12 +103,13 @@ fn emit_gc(tracer: &Tracer) -> Vec<EventData> {
     ]
 }
 
-/// Models the time `exitsyscall` takes to get a P back (a few microseconds), so the
-/// off-P syscall end and the next start on the P are further apart than the cores'
-/// clocks disagree. A busy wait, not a synchronisation: nothing waits for anything.
-fn reacquire_p() {
+/// Models the time a system call, or `exitsyscall` getting a P back, takes (a few
+/// microseconds), so events of different writers on one thread are further apart than
+/// the cores' clocks disagree. A busy wait, not a synchronisation: nothing waits for
+/// anything.
+fn spin_micros(us: u64) {
     let t = std::time::Instant::now();
-    while t.elapsed() < std::time::Duration::from_micros(3) {
+    while t.elapsed() < std::time::Duration::from_micros(us) {
         std::hint::spin_loop();
     }
 }
@@ -195,9 +196,10 @@ fn simulate_p(
             // The M leaves its P for the system call and comes back without one.
             p.syscall_begin(g);
             log.push(EventData::GoSyscallBegin { g });
+            spin_micros(2); // the system call itself
             tracer.off_p().unwrap().syscall_end(g);
             syscalls += 1;
-            reacquire_p();
+            spin_micros(3); // `exitsyscall` getting a P back
             p.go_start(g);
             log.push(EventData::GoStart { g });
         }
