@@ -28,6 +28,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! `GORT_TRACE=/tmp/demo.json cargo run -p gort-trace --example trace_demo` writes a
+//! small trace of simulated Ps to open in ui.perfetto.dev.
+//!
 //! # Glossary (Go name → gort name)
 //!
 //! | Go (runtime) | gort-trace |
