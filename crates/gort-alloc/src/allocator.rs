@@ -317,19 +317,28 @@ impl Allocator {
                 self.give_back(spc, shards.trailing_zeros() as usize, batch);
                 continue;
             }
-            // Objects of several shards: free each shard's part under its own lock.
+            // Objects of several shards: group them by shard (counting sort, reading every
+            // shard before any object goes back: a span released by one group's
+            // `give_back` may be recycled at once, with another shard), then free each
+            // group under its own shard's lock.
+            let mut start = [0usize; SHARDS + 1];
+            for e in batch.iter() {
+                start[e.0.shard() as usize + 1] += 1;
+            }
+            for s in 0..SHARDS {
+                start[s + 1] += start[s];
+            }
+            let bounds = start;
             let mut part = [(m, 0usize); RELEASE_MAX];
-            while shards != 0 {
-                let s = shards.trailing_zeros() as usize;
-                shards &= shards - 1;
-                let mut n = 0;
-                for &e in batch.iter() {
-                    if e.0.shard() as usize == s {
-                        part[n] = e;
-                        n += 1;
-                    }
+            for &e in batch.iter() {
+                let s = e.0.shard() as usize;
+                part[start[s]] = e;
+                start[s] += 1;
+            }
+            for s in 0..SHARDS {
+                if bounds[s] < bounds[s + 1] {
+                    self.give_back(spc, s, &part[bounds[s]..bounds[s + 1]]);
                 }
-                self.give_back(spc, s, &part[..n]);
             }
         }
     }

@@ -350,8 +350,14 @@ impl Central {
                 };
                 // SAFETY: as above.
                 let meta = unsafe { &*m };
-                if on != id || back != prev || meta.span_class() != self.spc {
-                    crate::fatal::fatal("central list link, list id or class is wrong");
+                if on != id {
+                    crate::fatal::fatal("span on a central list records another list");
+                }
+                if back != prev {
+                    crate::fatal::fatal("span on a central list has a wrong back link");
+                }
+                if meta.span_class() != self.spc {
+                    crate::fatal::fatal("span on a central list has another span class");
                 }
                 if count == 0 {
                     nempty += 1;

@@ -9,13 +9,16 @@
 )]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 
 use gort_alloc::{Allocator, GortAlloc};
 
 #[global_allocator]
 static A: GortAlloc = GortAlloc;
+
+/// The tests compare global statistics before and after; they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A deterministic xorshift generator (no allocation, no dependency).
 struct Rng(u64);
@@ -93,6 +96,7 @@ fn worker(
 
 #[test]
 fn four_threads_std_collections_with_cross_thread_frees() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = Allocator::global().stats();
     let mut txs = Vec::new();
     let mut rxs = Vec::new();
@@ -121,6 +125,7 @@ fn four_threads_std_collections_with_cross_thread_frees() {
 
 #[test]
 fn realloc_grows_and_shrinks_in_place_or_moves() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut v: Vec<u8> = Vec::new();
     for i in 0..200_000u32 {
         v.push(i as u8);
@@ -138,4 +143,41 @@ fn realloc_grows_and_shrinks_in_place_or_moves() {
         assert_eq!(p as usize % 4096, 0);
         std::alloc::dealloc(p, aligned);
     }
+}
+
+#[test]
+fn short_lived_threads_return_their_caches() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = Allocator::global().stats();
+    let mut survivors: Vec<Box<[u64]>> = Vec::new();
+    for round in 0..25u64 {
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                thread::spawn(move || {
+                    let k = round * 4 + t;
+                    let v: Vec<Box<[u64]>> = (0..1000u64)
+                        .map(|i| vec![i ^ k; (i % 40) as usize + 1].into())
+                        .collect();
+                    // Free half here; hand the other half to the main thread.
+                    v.into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == 0)
+                        .map(|(_, b)| b)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            survivors.extend(h.join().unwrap());
+        }
+    }
+    assert_eq!(survivors.len(), 100 * 500);
+    for b in &survivors {
+        let x = b[0];
+        assert!(b.iter().all(|&y| y == x));
+    }
+    drop(survivors);
+    let after = Allocator::global().stats();
+    let live = after.heap_objects as i64 - before.heap_objects as i64;
+    assert!(live.abs() < 10_000, "{live} objects leaked");
 }
