@@ -204,6 +204,9 @@ impl<W: Write> Out<W> {
 struct State {
     /// Per P: the goroutine running on it and since when.
     running: HashMap<u32, (u64, u64)>,
+    /// Ps that have had a GoStart in this trace (a P without one may have been running
+    /// a goroutine since before the trace began).
+    started: BTreeSet<u32>,
     /// Per P: the OS thread holding it and since when.
     holder: HashMap<u32, (u32, u64)>,
     /// Per goroutine in a system call: its thread and since when.
@@ -312,6 +315,7 @@ pub(crate) fn write<W: Write>(trace: &Trace, out: W) -> io::Result<()> {
                     )?;
                 }
                 st.running.insert(p, (g, ts));
+                st.started.insert(p);
                 st.set_g(g, GState::Running);
                 if let Some((id, name)) = st.pending_flow.remove(&g) {
                     o.flow("f", name, id, PID_PROCS, ptid, ts)?;
@@ -513,6 +517,24 @@ fn end_run<W: Write>(
             since,
             ts,
             &[("g", Arg::U(g)), ("end", Arg::S(why))],
+        )?;
+    } else if p != NO_PROC && !st.running.contains_key(&p) && st.started.insert(p) {
+        // The first run on this P ends before any start: the goroutine was running when
+        // the trace began (the scheduler emits no status events yet). Draw its run from
+        // the trace's start so the P's track is complete.
+        let name = format!("G{g}");
+        o.slice(
+            &name,
+            "goroutine",
+            PID_PROCS,
+            ptid,
+            0,
+            ts,
+            &[
+                ("g", Arg::U(g)),
+                ("end", Arg::S(why)),
+                ("running_at_trace_start", Arg::B(true)),
+            ],
         )?;
     }
     Ok(())

@@ -105,8 +105,9 @@
 //! - No stack traces per event and no string table: names are `&'static str`.
 //! - No Go binary trace format: `go tool trace` cannot read gort traces; Perfetto can.
 //! - The per-generation "status" events Go emits at trace start (GoStatus, ProcStatus)
-//!   are left to the scheduler's stop/start hooks; the exporter tolerates goroutines it
-//!   first sees mid-life.
+//!   are not emitted; instead the exporter tolerates goroutines it first sees mid-life
+//!   and draws the run of a goroutine that was running on a P when the trace began
+//!   from the trace's start.
 //!
 //! Go sources followed: runtime/trace.go, tracebuf.go, traceevent.go, traceruntime.go
 //! (Go 1.22+ naming), internal/trace/tracev2/events.go; the old format's trace.go

@@ -634,3 +634,39 @@ fn a_bad_trace_path_fails_at_start() {
     assert!(matches!(err, gort_trace::Error::CreateFile { .. }), "{err}");
     assert!(!t.is_enabled());
 }
+
+#[test]
+fn a_goroutine_running_when_the_trace_starts_gets_its_slice() {
+    let tracer = Tracer::new();
+    tracer.start_collecting().unwrap();
+    let mut p = tracer.proc_buf(0);
+    // G5 was already running on P0: the first thing the trace sees is its block.
+    p.go_block(5, gort_trace::BlockReason::Sleep);
+    p.go_unblock(5);
+    p.go_start(5);
+    p.go_end(5);
+    // A second stray end on P0 must not draw anything: P0 has started a goroutine.
+    p.go_end(6);
+    p.flush();
+    let trace = tracer.stop_collect().unwrap();
+    let doc = export(&trace);
+    let events = validate(&doc);
+    let g5: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.get("name").and_then(Json::str) == Some("G5")
+                && e.get("ph").and_then(Json::str) == Some("X")
+        })
+        .collect();
+    assert_eq!(g5.len(), 2);
+    assert_eq!(ns(g5[0].get("ts").unwrap()), 0);
+    assert_eq!(
+        g5[0].get("args").unwrap().get("running_at_trace_start"),
+        Some(&Json::Bool(true))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.get("name").and_then(Json::str) == Some("G6"))
+    );
+}
