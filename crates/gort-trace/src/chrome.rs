@@ -273,6 +273,8 @@ pub(crate) fn write<W: Write>(trace: &Trace, out: W) -> io::Result<()> {
     o.w.string("gort-trace")?;
     o.w.key("lost_events")?;
     o.w.uint(trace.lost)?;
+    o.w.key("overwritten_events")?;
+    o.w.uint(trace.overwritten)?;
     o.w.end_object()?;
     o.w.key("traceEvents")?;
     o.w.begin_array()?;

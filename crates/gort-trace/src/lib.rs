@@ -51,6 +51,7 @@
 //! | `go tool trace` viewer | [`Trace::write_chrome_json`] (Perfetto/Chrome JSON) |
 //! | `trace.StartRegion`, `trace.Log` | [`Emit::region_begin`], [`Emit::log`] |
 //! | `throw` | [`fatal!`] (formats on the stack, never allocates) |
+//! | `trace.FlightRecorder` (Go 1.25) | [`Tracer::start_flight_recorder`] |
 //!
 //! # Emitting an event (the hot path, [`Emit`])
 //!

@@ -13,6 +13,8 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// Events lost because the OS refused buffer memory.
     pub lost: u64,
+    /// Events the flight recorder dropped (oldest first) to stay within its buffers.
+    pub overwritten: u64,
     /// Nanoseconds from start to stop.
     pub duration_ns: u64,
 }

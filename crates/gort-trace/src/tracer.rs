@@ -24,6 +24,8 @@ struct Session {
     start: Stamp,
     /// Where [`Tracer::stop`] writes the JSON, if anywhere.
     sink: Option<Box<dyn Write + Send>>,
+    /// Flight-recorder mode: keep at most this many full buffers, dropping the oldest.
+    ring: Option<usize>,
 }
 
 impl core::fmt::Debug for Session {
@@ -32,6 +34,7 @@ impl core::fmt::Debug for Session {
             .field("epoch", &self.epoch)
             .field("start", &self.start)
             .field("sink", &self.sink.is_some())
+            .field("ring", &self.ring)
             .finish()
     }
 }
@@ -49,12 +52,23 @@ struct Lists {
     /// The running trace, if any. Invariant: `Tracer::epoch == session.epoch` (or 0 when
     /// `None`) whenever the lock is free.
     session: Option<Session>,
+    /// Events the flight recorder dropped (records of evicted buffers) in this trace.
+    overwritten: u64,
+}
+
+impl Lists {
+    /// The running session's epoch (0: none) and flight-recorder capacity.
+    fn current(&self) -> (u64, Option<usize>) {
+        self.session
+            .as_ref()
+            .map_or((0, None), |s| (s.epoch, s.ring))
+    }
 }
 
 /// The tracer: one per process ([`Tracer::global`]); tests make private ones.
 ///
-/// Lock order (a < b: take a before b): `off_p` < `lists` < `stop_hook`'s own lock is
-/// never held with another. `lists` is a leaf in the whole runtime: nothing is called
+/// Lock order (a < b: take a before b): `off_p` < `lists`; `stop_hook`'s lock is never
+/// held with another. `lists` is a leaf in the whole runtime: nothing is called
 /// while it is held except list surgery on buffer headers; mapping memory and writing
 /// output happen outside it.
 pub struct Tracer {
@@ -90,6 +104,7 @@ macro_rules! new_tracer {
                 free: BufList::new(),
                 last_epoch: 0,
                 session: None,
+                overwritten: 0,
             }),
             off_p: Mutex::new(WriterState::new(NO_PROC)),
             lost: AtomicU64::new(0),
@@ -106,6 +121,8 @@ pub struct TraceStats {
     pub events: usize,
     /// Events lost because the OS refused buffer memory.
     pub lost: u64,
+    /// Events the flight recorder dropped to stay within its buffers.
+    pub overwritten: u64,
     /// Length of the trace in nanoseconds.
     pub duration_ns: u64,
 }
@@ -169,7 +186,7 @@ impl Tracer {
 
     /// Starts a trace whose JSON [`stop`](Self::stop) writes to `sink`.
     pub fn start<W: Write + Send + 'static>(&self, sink: W) -> Result<(), Error> {
-        self.start_session(Some(Box::new(sink)))
+        self.start_session(Some(Box::new(sink)), None)
     }
 
     /// Starts a trace whose JSON goes to the file `path` (created now, so a bad path
@@ -185,10 +202,23 @@ impl Tracer {
 
     /// Starts a trace without a sink: collect it with [`stop_collect`](Self::stop_collect).
     pub fn start_collecting(&self) -> Result<(), Error> {
-        self.start_session(None)
+        self.start_session(None, None)
     }
 
-    fn start_session(&self, sink: Option<Box<dyn Write + Send>>) -> Result<(), Error> {
+    /// Starts a trace in flight-recorder mode (Go 1.25's `trace.FlightRecorder`): only
+    /// the newest `max_buffers` full buffers (at least 1; 2047 events each) are kept,
+    /// older ones are recycled, so memory stays bounded however long it runs. Collect
+    /// the recent window with [`stop_collect`](Self::stop_collect); the live dashboard
+    /// is meant to run this way.
+    pub fn start_flight_recorder(&self, max_buffers: usize) -> Result<(), Error> {
+        self.start_session(None, Some(max_buffers.max(1)))
+    }
+
+    fn start_session(
+        &self,
+        sink: Option<Box<dyn Write + Send>>,
+        ring: Option<usize>,
+    ) -> Result<(), Error> {
         let mut l = lock(&self.lists);
         if l.session.is_some() {
             return Err(Error::AlreadyStarted);
@@ -196,10 +226,12 @@ impl Tracer {
         l.last_epoch += 1;
         let epoch = l.last_epoch;
         self.lost.store(0, Ordering::Relaxed);
+        l.overwritten = 0;
         l.session = Some(Session {
             epoch,
             start: Stamp::now(),
             sink,
+            ring,
         });
         self.epoch.store(epoch, Ordering::Release);
         Ok(())
@@ -213,6 +245,7 @@ impl Tracer {
         let stats = TraceStats {
             events: trace.events.len(),
             lost: trace.lost,
+            overwritten: trace.overwritten,
             duration_ns: trace.duration_ns,
         };
         if let Some(mut sink) = sink {
@@ -233,7 +266,7 @@ impl Tracer {
         if let Some(hook) = hook {
             hook();
         }
-        let (session, stop, mut full) = {
+        let (session, stop, mut full, overwritten) = {
             let mut off = lock(&self.off_p);
             let off_buf = off.take_buffer();
             let mut l = lock(&self.lists);
@@ -245,13 +278,13 @@ impl Tracer {
                 return Err(Error::NotStarted);
             };
             if let Some(b) = off_buf {
-                Self::file_locked(&mut l, session.epoch, b);
+                Self::file_locked(&mut l, session.epoch, session.ring, b);
             }
             if cfg!(debug_assertions) {
                 self.check_invariants_locked(&l, session.epoch);
             }
             self.epoch.store(0, Ordering::Release);
-            (session, Stamp::now(), l.full.take())
+            (session, Stamp::now(), l.full.take(), l.overwritten)
         };
         let cal = Calibration::new(session.start, stop);
         let mut events = Vec::new();
@@ -300,6 +333,7 @@ impl Tracer {
         let trace = Trace {
             events,
             lost: self.lost.load(Ordering::Relaxed),
+            overwritten,
             duration_ns: end_ns,
         };
         Ok((trace, session.sink))
@@ -340,11 +374,23 @@ impl Tracer {
     }
 
     /// Files `b` under the lock: onto the full list if it holds events of generation
-    /// `epoch`, else onto the free list.
-    fn file_locked(l: &mut Lists, epoch: u64, b: BufPtr) {
+    /// `epoch`, else onto the free list. In flight-recorder mode (`ring`), the oldest
+    /// full buffer is recycled first when the full list is at capacity.
+    fn file_locked(l: &mut Lists, epoch: u64, ring: Option<usize>, b: BufPtr) {
         // SAFETY: the caller owns `b` and hands it to the lists.
         let (bepoch, len) = unsafe { b.with(|i| (i.header.epoch, i.header.len)) };
         if bepoch == epoch && len > 0 {
+            if let Some(cap) = ring
+                && l.full.len >= cap
+                && let Some(old) = l.full.pop_front()
+            {
+                // SAFETY: `old` came off the full list, which owned it; the free list
+                // owns it now.
+                let n = unsafe { old.with(|i| i.header.len) };
+                l.overwritten += u64::from(n);
+                // SAFETY: as above.
+                unsafe { l.free.push_back(old) };
+            }
             // SAFETY: as above; the full list now owns `b`.
             unsafe { l.full.push_back(b) };
         } else {
@@ -360,8 +406,8 @@ impl Tracer {
         let reused = {
             let mut l = lock(&self.lists);
             if let Some(old) = old {
-                let cur = l.session.as_ref().map_or(0, |s| s.epoch);
-                Self::file_locked(&mut l, cur, old);
+                let (epoch, ring) = l.current();
+                Self::file_locked(&mut l, epoch, ring, old);
             }
             l.free.pop_front()
         };
@@ -391,8 +437,8 @@ impl Tracer {
     /// running trace, else onto the free list.
     pub(crate) fn hand_off(&self, b: BufPtr) {
         let mut l = lock(&self.lists);
-        let cur = l.session.as_ref().map_or(0, |s| s.epoch);
-        Self::file_locked(&mut l, cur, b);
+        let (epoch, ring) = l.current();
+        Self::file_locked(&mut l, epoch, ring, b);
     }
 
     /// Returns `b` to the free list, or to the OS beyond [`MAX_FREE`].

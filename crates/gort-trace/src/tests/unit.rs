@@ -201,3 +201,36 @@ fn a_failing_sink_is_a_write_error_and_the_tracer_stops() {
     t.start_collecting().unwrap();
     assert_eq!(t.stop().unwrap().events, 0);
 }
+
+#[test]
+fn the_flight_recorder_keeps_the_newest_buffers() {
+    let t = Tracer::new();
+    t.start_flight_recorder(2).unwrap();
+    let total = CAP as u64 * 5 + 7;
+    let mut p = t.proc_buf(0);
+    for g in 0..total {
+        p.go_unblock(g);
+    }
+    drop(p); // the partial buffer evicts the oldest full one too
+    let tr = t.stop_collect().unwrap();
+    let kept = tr.events.len() as u64;
+    assert_eq!(
+        kept,
+        CAP as u64 + 7,
+        "the newest full buffer and the partial one"
+    );
+    assert_eq!(tr.overwritten + kept, total);
+    // A contiguous suffix of what was emitted, ending with the last event.
+    for (i, e) in tr.events.iter().enumerate() {
+        assert_eq!(
+            e.data,
+            EventData::GoUnblock {
+                g: total - kept + i as u64
+            }
+        );
+    }
+    // The next ordinary trace starts from zero.
+    t.start_collecting().unwrap();
+    let tr = t.stop_collect().unwrap();
+    assert_eq!((tr.events.len(), tr.overwritten), (0, 0));
+}
