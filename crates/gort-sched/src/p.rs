@@ -88,6 +88,9 @@ pub(crate) struct P {
     /// Next goroutine id to hand out and the end of the cached batch (Go:
     /// `goidcache`, `goidcacheend`). Owned by the owning M.
     pub(crate) goid_cache: Cell<(u64, u64)>,
+    /// Runs in a row that inherited the time slice through `runnext`. Owned by the
+    /// owning M.
+    pub(crate) runnext_streak: Cell<u32>,
     /// Id of the M owning this P, or -1 (for schedtrace). Atomic.
     pub(crate) m_id: AtomicU32,
 }
@@ -119,6 +122,7 @@ impl P {
             stack_cache: UnsafeCell::new(Vec::new()),
             gfree_len: AtomicU32::new(0),
             goid_cache: Cell::new((0, 0)),
+            runnext_streak: Cell::new(0),
             m_id: AtomicU32::new(u32::MAX),
         }
     }

@@ -171,6 +171,17 @@ impl<T> RunQueue<T> {
         {
             return Some((next, true));
         }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.pop_ring() }.map(|g| (g, false))
+    }
+
+    /// Owner only: takes the head of the ring, skipping `runnext` (used to break a
+    /// pair of goroutines handing the time slice back and forth through `runnext`).
+    ///
+    /// # Safety
+    ///
+    /// Only the owner of the queue may call this.
+    pub(crate) unsafe fn pop_ring(&self) -> Option<*mut T> {
         loop {
             let h = self.head.load(Ordering::Acquire);
             let t = self.tail.load(Ordering::Relaxed);
@@ -183,7 +194,7 @@ impl<T> RunQueue<T> {
                 .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                return Some((item, false));
+                return Some(item);
             }
         }
     }

@@ -27,6 +27,9 @@ const ALLP_LEN: usize = 4;
 
 /// Steal attempts over all Ps before giving up (Go: `stealTries`).
 const STEAL_TRIES: u32 = 4;
+/// Consecutive runs inherited through `runnext` before the ring's head gets a turn
+/// (stands in for Go's 10 ms time slice until sysmon exists).
+const RUNNEXT_STREAK_MAX: u32 = 61;
 /// The global queue is checked first every this many schedule ticks (Go: 61).
 const GLOBAL_RUNQ_TICK: u32 = 61;
 
@@ -1000,10 +1003,21 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
                 return Some((g, false));
             }
         }
-        // 2. Local run queue.
+        // 2. Local run queue. Goroutines readied through runnext share one time slice;
+        // Go ends a slice after 10 ms through sysmon, which gort does not have yet, so
+        // a pair handing the slice back and forth would starve the ring. After
+        // RUNNEXT_STREAK_MAX inherited runs in a row, take the ring's head instead.
+        let streak = p.runnext_streak.get();
+        let ring_first = if streak >= RUNNEXT_STREAK_MAX {
+            // SAFETY: the M owns its P.
+            unsafe { p.runq.pop_ring() }.map(|g| (g, false))
+        } else {
+            None
+        };
         // SAFETY: the M owns its P.
-        if let Some(x) = unsafe { p.runq.pop() } {
-            return Some(x);
+        if let Some((g, inherit)) = ring_first.or_else(|| unsafe { p.runq.pop() }) {
+            p.runnext_streak.set(if inherit { streak + 1 } else { 0 });
+            return Some((g, inherit));
         }
         // 3. Global run queue.
         if sched.runq_len() > 0 {

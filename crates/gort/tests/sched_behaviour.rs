@@ -58,6 +58,44 @@ fn yields_interleave_at_one_proc() {
 }
 
 #[test]
+fn runnext_pair_does_not_starve_the_run_queue() {
+    // At GOMAXPROCS=1 two goroutines ping-ponging over unbuffered channels hand the time
+    // slice to each other through runnext; a third goroutine waiting in the ring must
+    // still run (Go relies on its 10 ms time slice; gort bounds the streak).
+    gort::run_with(cfg(1), || {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = Chan::<()>::new(2);
+        let (a, b) = (Chan::<u32>::new(0), Chan::<u32>::new(0));
+        {
+            let (a, b, flag, done) = (a.clone(), b.clone(), Arc::clone(&flag), done.clone());
+            gort::go(move || {
+                // Spawned into runnext, then kicked to the ring by the first hand-off.
+                let f = Arc::clone(&flag);
+                gort::go(move || f.store(true, Ordering::Relaxed));
+                while !flag.load(Ordering::Relaxed) {
+                    a.send(1);
+                    let _ = b.recv();
+                }
+                a.close();
+                done.send(());
+            });
+        }
+        {
+            let done = done.clone();
+            gort::go(move || {
+                while let Some(v) = a.recv() {
+                    b.send(v);
+                }
+                done.send(());
+            });
+        }
+        let _ = done.recv();
+        let _ = done.recv();
+    })
+    .unwrap();
+}
+
+#[test]
 fn main_goroutine_is_goroutine_one() {
     let (id, on) = gort::run_with(cfg(1), || (gort::goid(), gort::on_goroutine())).unwrap();
     assert_eq!(id, Some(1));
