@@ -7,10 +7,12 @@
     reason = "this module is gort-trace's one door to raw OS memory (CONVENTIONS 8)"
 )]
 
+#[cfg(not(loom))]
 use core::ptr::NonNull;
 
 /// Maps `bytes` of zeroed, private, read-write memory, or `None` if the OS refuses.
 /// Never touches the Rust global allocator.
+#[cfg(not(loom))]
 pub(crate) fn map(bytes: usize) -> Option<NonNull<u8>> {
     // SAFETY: an anonymous private mapping at an address of the kernel's choosing has no
     // preconditions; the result is checked for MAP_FAILED below.
@@ -36,6 +38,7 @@ pub(crate) fn map(bytes: usize) -> Option<NonNull<u8>> {
 ///
 /// `p` and `bytes` must be exactly those of one earlier [`map`] call, not yet unmapped,
 /// and nothing may use the memory afterwards.
+#[cfg(not(loom))]
 pub(crate) unsafe fn unmap(p: NonNull<u8>, bytes: usize) {
     // SAFETY: by the contract, this is a whole live mapping of ours that is no longer used.
     unsafe { libc::munmap(p.as_ptr().cast(), bytes) };

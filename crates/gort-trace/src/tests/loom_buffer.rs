@@ -92,3 +92,21 @@ fn loom_stop_races_two_writers() {
         assert_eq!(t.buffer_counts().1, 0);
     });
 }
+
+#[test]
+fn loom_flight_recorder_evicts_under_the_lock() {
+    loom::model(|| {
+        let t = Arc::new(Tracer::new());
+        t.start_flight_recorder(1).unwrap();
+        let t1 = Arc::clone(&t);
+        let h = loom::thread::spawn(move || writer(&t1, 1));
+        writer(&t, 2);
+        h.join().unwrap();
+        let tr = t.stop_collect().unwrap();
+        // One buffer survives; everything else was counted as overwritten.
+        assert!(tr.events.len() <= 2);
+        assert_eq!(tr.events.len() as u64 + tr.overwritten, 6);
+        check_order(&tr.events, 1, 0);
+        check_order(&tr.events, 2, 0);
+    });
+}
