@@ -113,6 +113,12 @@ fn four_threads_std_collections_with_cross_thread_frees() {
         let rx = rxs.pop().unwrap();
         handles.push(thread::spawn(move || worker(id as u64, tx, rx)));
     }
+    // Walk every central's lists while the workers run: a corrupted list aborts with a
+    // `fatal error: runtime: ...` message.
+    while !handles.iter().all(|h| h.is_finished()) {
+        Allocator::global().check_invariants();
+        thread::yield_now();
+    }
     let received: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     assert!(received > 10_000, "only {received} objects crossed threads");
     let after = Allocator::global().stats();
@@ -180,4 +186,50 @@ fn short_lived_threads_return_their_caches() {
     let after = Allocator::global().stats();
     let live = after.heap_objects as i64 - before.heap_objects as i64;
     assert!(live.abs() < 10_000, "{live} objects leaked");
+}
+
+/// Cross-thread frees mixing objects of several central shards while short-lived
+/// threads keep recycling caches and spans (a regression test: a flush that mixed
+/// shards once read the shard of a span it had just released and another thread had
+/// recycled).
+#[test]
+fn mixed_shard_flushes_while_threads_come_and_go() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let churn = thread::spawn(|| {
+        for round in 0..40u64 {
+            let hs: Vec<_> = (0..3u64)
+                .map(|t| {
+                    thread::spawn(move || {
+                        let v: Vec<Box<[u64]>> = (0..2000u64)
+                            .map(|i| vec![i ^ round ^ t; (i % 40) as usize + 1].into())
+                            .collect();
+                        v.into_iter().step_by(3).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let kept: Vec<Box<[u64]>> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+            assert!(kept.iter().all(|b| b.iter().all(|&x| x == b[0])));
+        }
+    });
+    let mut txs = Vec::new();
+    let mut rxs = Vec::new();
+    for _ in 0..4 {
+        let (tx, rx) = mpsc::channel();
+        txs.push(tx);
+        rxs.push(rx);
+    }
+    rxs.rotate_left(1);
+    rxs.reverse();
+    let mut handles = Vec::new();
+    for (id, tx) in txs.into_iter().enumerate() {
+        let rx = rxs.pop().unwrap();
+        handles.push(thread::spawn(move || worker(id as u64 + 10, tx, rx)));
+    }
+    while !handles.iter().all(|h| h.is_finished()) || !churn.is_finished() {
+        Allocator::global().check_invariants();
+        thread::yield_now();
+    }
+    churn.join().unwrap();
+    let received: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(received > 10_000);
 }
