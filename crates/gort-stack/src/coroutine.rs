@@ -8,6 +8,7 @@ use core::ops::Range;
 use core::ptr;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::compact::CompactCopy;
 use crate::context::{Context, coroutine_context, resume_coroutine, suspend_coroutine};
 use crate::current::{self, StackInfo};
 use crate::error::Error;
@@ -138,6 +139,10 @@ enum State {
     /// Suspended, on a canary-guarded stack whose canary `resume` checks after every
     /// switch (the slow path). → `SuspendedChecked` or `Done` by `resume`.
     SuspendedChecked,
+    /// Suspended and compacted ([`Coroutine::compact`]): the stack's live part waits in
+    /// a compact buffer. → `Suspended` or `SuspendedChecked` by [`Coroutine::restore`]
+    /// (which `resume` and `Drop` call first).
+    Compacted,
     /// Finished (returned or panicked); the stack holds no frames. Final.
     Done,
 }
@@ -286,9 +291,21 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         })
     }
 
+    /// The header, read from the compact buffer while the coroutine is compacted (the
+    /// buffer is the authoritative copy until it is restored).
     fn prefix(&self) -> &HeaderPrefix<I, Y, R> {
-        // SAFETY: the header lives at the top of `self.stack` until the coroutine drops.
-        unsafe { &*self.header }
+        let at = match self.stack.compacted() {
+            // The header lies in the live part, so in the copy.
+            Some(copy) => copy.translate(self.header as usize) as *const HeaderPrefix<I, Y, R>,
+            None => self.header,
+        };
+        // SAFETY: the header lives at the top of `self.stack` until the coroutine drops;
+        // while compacted, its bytes (moved as they are: nothing in it points into
+        // itself) live in the copy, which stays put until `restore`, which needs
+        // `&mut self`. The copy is granule-aligned and the header's offset in it equals
+        // its offset from the COMPACT_ALIGN-aligned copy start, so its alignment (at most
+        // COMPACT_ALIGN, checked by `compact`) is kept.
+        unsafe { &*at }
     }
 
     /// Runs the coroutine until it suspends or finishes, passing `input` (the closure's
@@ -325,6 +342,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if self.state == State::Done {
             resume_finished();
         }
+        if self.state == State::Compacted {
+            self.restore();
+        }
         let out = self.switch_in(arg);
         if out != 0 {
             self.state = match self.stack.guard_kind() {
@@ -339,7 +359,13 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// and back; returns the address of its `Y`, or 0 if it finished.
     #[inline(always)]
     fn switch_raw(&mut self, arg: usize) -> usize {
-        let link = self.prefix().yielder.caller.get();
+        debug_assert!(
+            self.state != State::Compacted,
+            "switching to a compacted stack"
+        );
+        // SAFETY: the header lives at the top of `self.stack`, which is not compacted
+        // (callers restore first).
+        let link = unsafe { (*self.header).yielder.caller.get() };
         // SAFETY: [1] `caller` (the link) is ours to write: the coroutine is not running;
         // [2] `callee` holds the initial frame or the context saved by its last
         // `suspend`, on our live stack; [3] the coroutine catches its panics in `entry`.
@@ -362,7 +388,66 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Whether the coroutine has started and not finished.
     pub fn started(&self) -> bool {
-        matches!(self.state, State::Suspended | State::SuspendedChecked)
+        matches!(
+            self.state,
+            State::Suspended | State::SuspendedChecked | State::Compacted
+        )
+    }
+
+    /// Compacts the suspended coroutine's stack ([`Stack::compact`] with its saved stack
+    /// pointer): its live part (frames and the header) moves to a compact buffer and the
+    /// stack's pages are released. [`Coroutine::resume`] (and drop) restore it first, so
+    /// the coroutine never notices. Returns the copy's location.
+    ///
+    /// Errors: [`Error::NotSuspended`] (fresh, finished or already compacted),
+    /// [`Error::OverAligned`] (a value type aligned to more than
+    /// [`crate::COMPACT_ALIGN`]), and
+    /// those of [`Stack::compact`] (a live part over [`crate::MAX_COMPACT_BYTES`], a
+    /// coroutine suspended on a segment linked by `grow`).
+    ///
+    /// # Safety
+    /// Until the coroutine is restored, nothing reads or writes its stack: safe Rust can
+    /// lend a coroutine's locals to other threads across a suspension (a
+    /// `std::thread::scope` around `suspend`), and those threads would see zeroes and
+    /// lose their writes.
+    pub unsafe fn compact(&mut self) -> Result<CompactCopy, Error> {
+        if !matches!(self.state, State::Suspended | State::SuspendedChecked) {
+            return Err(Error::NotSuspended);
+        }
+        if align_of::<HeaderPrefix<I, Y, R>>() > crate::compact::COMPACT_ALIGN {
+            // `prefix` reads the header from the copy, which keeps alignments up to
+            // COMPACT_ALIGN only.
+            return Err(Error::OverAligned {
+                align: align_of::<HeaderPrefix<I, Y, R>>(),
+                max: crate::compact::COMPACT_ALIGN,
+            });
+        }
+        // SAFETY: [1] the coroutine is suspended: nothing runs on its stack and `callee`
+        // holds its saved stack pointer (the suspend frame saves everything at or above
+        // it); [2] we ran it on this thread, so its writes are ours; [3] exclusion of
+        // other users of the stack is the caller's contract.
+        let copy = unsafe { self.stack.compact(self.callee.sp())? };
+        self.state = State::Compacted;
+        Ok(copy)
+    }
+
+    /// Copies a compacted coroutine's stack back (see [`Stack::restore`]); returns
+    /// whether it was compacted. `resume` and drop do this themselves.
+    pub fn restore(&mut self) -> bool {
+        if self.state != State::Compacted {
+            return false;
+        }
+        self.stack.restore();
+        self.state = match self.stack.guard_kind() {
+            GuardKind::Canary => State::SuspendedChecked,
+            _ => State::Suspended,
+        };
+        true
+    }
+
+    /// Whether the coroutine's stack is compacted now.
+    pub fn is_compacted(&self) -> bool {
+        self.state == State::Compacted
     }
 
     /// The coroutine's id (as shown in overflow reports).
@@ -389,8 +474,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// (for a conservative collector): for a suspended coroutine, from its saved stack
     /// pointer to each segment's top (the root's range includes the header); nothing for a fresh or finished one. The values in flight
     /// live in the suspended frames, inside these ranges.
-    pub fn for_each_live_range(&self, f: impl FnMut(Range<usize>)) {
+    ///
+    /// While the coroutine is compacted, the one range is the compact buffer
+    /// ([`CompactCopy::buffer`]): the values in it are the stack's, unchanged.
+    pub fn for_each_live_range(&self, mut f: impl FnMut(Range<usize>)) {
         if !self.started() {
+            return;
+        }
+        if let Some(copy) = self.stack.compacted() {
+            // A compacted coroutine was suspended on its root segment (`compact`
+            // refuses otherwise), so no `grow` segment holds live frames.
+            f(copy.buffer());
             return;
         }
         let sp = self.callee.sp();
@@ -406,7 +500,8 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         match self.state {
             // SAFETY: the closure never ran, so it is still in the header.
             State::Fresh => unsafe { (self.drop_f)(self.header) },
-            State::Suspended | State::SuspendedChecked => {
+            State::Suspended | State::SuspendedChecked | State::Compacted => {
+                self.restore();
                 // Unwind the coroutine's frames: every `suspend` now returns by unwinding,
                 // until the closure has finished.
                 while self.state != State::Done {

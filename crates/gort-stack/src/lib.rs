@@ -78,6 +78,7 @@
 //! design is in `docs/design/gort-stack.md`.
 
 mod arch;
+mod compact;
 mod context;
 mod coroutine;
 mod current;
@@ -94,6 +95,7 @@ mod stack;
 mod sync;
 mod thread_cache;
 
+pub use compact::{COMPACT_ALIGN, COMPACT_RED_ZONE, CompactCopy, MAX_COMPACT_BYTES};
 pub use context::{Context, stack_pointer, switch};
 pub use coroutine::{Coroutine, CoroutineResult, DEFAULT_STACK_SIZE, Yielder};
 pub use current::{StackInfo, current, set_current};

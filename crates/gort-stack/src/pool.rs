@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use crate::compact::CompactArena;
 use crate::error::Error;
 use crate::guard::{self, CANARY, GuardKind, GuardPolicy};
 use crate::os;
@@ -122,6 +123,13 @@ pub struct PoolStats {
     pub carved: usize,
     /// `mprotect` guard pages installed (each costs VMAs; see [`GuardPolicy::Mprotect`]).
     pub mprotect_guards: usize,
+    /// Segments compacted now ([`Stack::compact`]), each holding one compact buffer.
+    pub compacted: usize,
+    /// Bytes of the compact buffers in use (copies rounded up to their 128-byte class).
+    pub compact_buffer_bytes: usize,
+    /// Bytes mapped for compact buffers (committed only where touched; never unmapped
+    /// while the pool lives, freed buffers are reused).
+    pub compact_reserved_bytes: usize,
 }
 
 /// A pool of stack segments in power-of-two size classes.
@@ -145,6 +153,8 @@ pub struct StackPool {
     classes: Box<[Mutex<Class>]>,
     /// Whether segments go through per-thread caches (the global pool only). Immutable.
     thread_cached: bool,
+    /// Buffers of compacted stacks (lock rank: leaf, never held with a class lock).
+    compact: Mutex<CompactArena>,
 }
 
 /// Takes a lock, ignoring poisoning: no code path panics while holding a class lock.
@@ -182,6 +192,7 @@ impl StackPool {
             warm_bytes,
             classes,
             thread_cached: false,
+            compact: Mutex::new(CompactArena::new()),
         }
     }
 
@@ -393,7 +404,17 @@ impl StackPool {
             let total: usize = c.reservations.iter().map(|r| r.1 / c.slot).sum();
             s.carved += total - (c.end - c.next) / c.slot;
         }
+        (
+            s.compacted,
+            s.compact_buffer_bytes,
+            s.compact_reserved_bytes,
+        ) = lock!(self.compact).stats();
         s
+    }
+
+    /// The arena holding this pool's compact buffers.
+    pub(crate) fn compact_arena(&self) -> &Mutex<CompactArena> {
+        &self.compact
     }
 
     /// Checks every class's invariants (debug builds and tests).
@@ -401,6 +422,7 @@ impl StackPool {
         for class in self.classes.iter() {
             lock!(class).check_invariants();
         }
+        lock!(self.compact).check_invariants();
     }
 }
 

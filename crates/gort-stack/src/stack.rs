@@ -3,6 +3,7 @@
 
 use core::ops::Range;
 
+use crate::compact::{self, COMPACT_ALIGN, COMPACT_RED_ZONE, CompactCopy, MAX_COMPACT_BYTES};
 use crate::error::Error;
 use crate::guard::{CANARY, GuardKind};
 use crate::os;
@@ -23,6 +24,9 @@ pub struct Stack {
     class: u8,
     /// The pool the segment returns to. Immutable.
     pool: &'static StackPool,
+    /// While compacted: where the live part waits (the segment's pages are released).
+    /// Owned by whoever owns the `Stack` (`&mut self` to change).
+    saved: Option<CompactCopy>,
 }
 
 // The assertion that `Stack` is `Send` (it is plain addresses and a 'static pool).
@@ -68,6 +72,7 @@ impl Stack {
             guard,
             class,
             pool,
+            saved: None,
         }
     }
 
@@ -152,6 +157,96 @@ impl Stack {
         }
     }
 
+    /// Compacts the suspended stack: copies its live part `[sp - COMPACT_RED_ZONE, base)`
+    /// (rounded down to [`COMPACT_ALIGN`])
+    /// (which holds the saved registers and, for coroutines and grown segments, the
+    /// footer) into a compact buffer of the pool and releases every page of `[limit,
+    /// base)` with `MADV_DONTNEED`. The guard page is untouched (`MADV_GUARD_INSTALL`
+    /// markers survive `MADV_DONTNEED`; an `mprotect` guard lies outside the range); a
+    /// canary is written back by [`Stack::restore`]. The buffer range is
+    /// [`Stack::compacted`]'s, for a collector to scan meanwhile.
+    ///
+    /// Errors (the stack is left as it was): [`Error::AlreadyCompacted`] (compacting twice
+    /// is refused, not nested), [`Error::NotOnStack`] (`sp` outside `[limit, base]`, e.g.
+    /// a stack suspended on a grown segment), [`Error::TooDeepToCompact`] (a live part
+    /// over [`MAX_COMPACT_BYTES`]: it would save little), [`Error::OutOfAddressSpace`].
+    ///
+    /// # Safety
+    /// - Nothing runs on the stack, and `sp` is its saved stack pointer: nothing live lies
+    ///   below `sp - COMPACT_RED_ZONE`.
+    /// - Until [`Stack::restore`] returns, nothing reads or writes `[limit, base)` —
+    ///   pointers into the stack may exist (they stay valid: the contents come back to
+    ///   the same addresses) but must not be used. Rust code can lend a stack's locals to
+    ///   other threads while it is suspended (`std::thread::scope`, or a channel waiter
+    ///   living on the stack); the caller must exclude all of them.
+    /// - The contents written by whoever ran the stack happen-before this call (the
+    ///   usual hand-off of a suspended stack).
+    pub unsafe fn compact(&mut self, sp: usize) -> Result<CompactCopy, Error> {
+        if self.saved.is_some() {
+            return Err(Error::AlreadyCompacted { base: self.base });
+        }
+        if sp < self.limit || sp > self.base {
+            return Err(Error::NotOnStack {
+                sp,
+                limit: self.limit,
+                base: self.base,
+            });
+        }
+        // Aligned down to the buffer granule, so a value keeps its alignment (up to
+        // `COMPACT_ALIGN`) in the copy and may be read there.
+        let lo = (sp.saturating_sub(COMPACT_RED_ZONE).max(self.limit)) & !(COMPACT_ALIGN - 1);
+        let live = self.base - lo;
+        if live > MAX_COMPACT_BYTES {
+            return Err(Error::TooDeepToCompact {
+                live,
+                max: MAX_COMPACT_BYTES,
+            });
+        }
+        // SAFETY: the caller's contract above is `compact::compact`'s; `lo` is at or
+        // above `limit` (clamped, then aligned down from an address ≥ the page-aligned
+        // limit).
+        let copy =
+            unsafe { compact::compact(self.pool.compact_arena(), self.limit, lo, self.base)? };
+        self.saved = Some(copy);
+        Ok(copy)
+    }
+
+    /// Copies a compacted stack's live part back to its original addresses (committing
+    /// those pages again), frees the buffer and, for a canary-guarded segment, writes the
+    /// canary again. Returns whether the stack was compacted: restoring a stack that is
+    /// not compacted (or restoring twice) does nothing and returns `false`, so a
+    /// scheduler may call it unconditionally before switching to a stack.
+    #[inline]
+    pub fn restore(&mut self) -> bool {
+        match self.saved.take() {
+            None => false,
+            Some(copy) => {
+                self.restore_slow(&copy);
+                true
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn restore_slow(&mut self, copy: &CompactCopy) {
+        // SAFETY: `copy` came from `compact` on this stack with this pool's arena; by
+        // `compact`'s contract nothing has used the segment since; `saved` was taken, so
+        // the copy is not used again.
+        unsafe { compact::restore(self.pool.compact_arena(), copy) };
+        if self.guard == GuardKind::Canary && copy.original().start > self.limit {
+            // SAFETY: the canary word is the first usable word of our own segment, below
+            // the restored live part.
+            unsafe { (self.limit as *mut usize).write_volatile(CANARY) };
+        }
+    }
+
+    /// While the stack is compacted, where its live part waits; `None` otherwise.
+    #[inline]
+    pub fn compacted(&self) -> Option<CompactCopy> {
+        self.saved
+    }
+
     /// The pool slot address tagged with the guard kind.
     fn tagged_slot(&self) -> usize {
         (self.limit - os::page_size()) | self.guard.tag()
@@ -164,12 +259,25 @@ impl core::fmt::Debug for Stack {
             .field("limit", &format_args!("{:#x}", self.limit))
             .field("base", &format_args!("{:#x}", self.base))
             .field("guard", &self.guard)
+            .field("compacted", &self.saved)
             .finish()
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        if let Some(copy) = self.saved.take() {
+            // The contents are dead (the stack is being freed): drop the copy, leave the
+            // pages released.
+            // SAFETY: `copy` came from `compact` with this pool's arena; taken, so unused
+            // again.
+            unsafe { compact::discard(self.pool.compact_arena(), &copy) };
+            if self.guard == GuardKind::Canary {
+                // SAFETY: the canary word is the first usable word of our own segment;
+                // the release wiped it, and `free_slot` checks it.
+                unsafe { (self.limit as *mut usize).write_volatile(CANARY) };
+            }
+        }
         self.pool.free_slot(self.class as usize, self.tagged_slot());
     }
 }
