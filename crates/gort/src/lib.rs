@@ -19,6 +19,8 @@
 //! [`run`] turns the calling thread into the first M of a new scheduler, runs the
 //! closure as the main goroutine (goroutine 1), and returns its result when it returns;
 //! goroutines still running then are abandoned, as in a Go program whose `main` returns.
+//! [`#[gort::main]`](macro@main) does the same for a program's `fn main`, as
+//! `#[tokio::main]` does for tokio; [`run_main`] is what it expands to.
 //! GOMAXPROCS comes from `GORT_MAXPROCS` (default: the number of CPUs), schedtrace from
 //! `GORT_DEBUG=schedtrace=MS,scheddetail=1`. A bad value stops the program with a
 //! message naming the variable and what it accepts.
@@ -49,9 +51,8 @@
 //!
 //! # Not done yet
 //!
-//! `#[gort::main]` (needs the gort-derive proc-macro crate), timers and sleeping,
-//! syscalls and sysmon, the netpoller, and asynchronous preemption: a goroutine gives up
-//! its thread only at channel, sync, yield and spawn points.
+//! Timers and sleeping, syscalls and sysmon, the netpoller, and asynchronous preemption:
+//! a goroutine gives up its thread only at channel, sync, yield and spawn points.
 
 pub use gort_sched::{
     Config, Error, GoroutineLocal, WaitReason, goid, gomaxprocs, lock_os_thread, num_goroutine,
@@ -70,8 +71,60 @@ pub mod sync {
 
 pub use gort_sched::select;
 
+/// Go's `time` package: [`sleep`](time::sleep), [`after`](time::after),
+/// [`tick`](time::tick), [`Timer`](time::Timer), [`Ticker`](time::Ticker), on per-P
+/// timer heaps run by the scheduler. A `select!` timeout is a `recv` case on
+/// `time::after(d)`.
+pub mod time {
+    pub use gort_sched::time::*;
+    pub use std::time::{Duration, Instant};
+}
+
+/// Runs a blocking call with the P released (Go: `entersyscall`/`exitsyscall`), so
+/// other goroutines keep running; see [`gort_sched::syscall`].
+pub use gort_sched::syscall;
+
+/// A cooperative preemption point for long loops: yields if sysmon saw this time slice
+/// run 10 ms ([`gort_sched::preempt_check`]). [`preempt_check!`] is the same.
+pub use gort_sched::preempt_check;
+
+/// Registers periodic work on sysmon's thread (for the forced GC and the scavenger).
+pub use gort_sched::add_sysmon_hook;
+
+/// `preempt_check!()`: a cooperative preemption point (see [`preempt_check()`]).
+#[macro_export]
+macro_rules! preempt_check {
+    () => {
+        $crate::preempt_check()
+    };
+}
+
+/// Makes `fn main` the main goroutine (Go's `func main`), as `#[tokio::main]` does for
+/// tokio: the body runs inside [`run`], and the program ends when it returns.
+///
+/// ```
+/// #[gort::main]
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let results = gort::chan::Chan::new(0);
+///     for i in 0..10u64 {
+///         let results = results.clone();
+///         gort::go!(results.send(i * i));
+///     }
+///     let sum: u64 = (0..10).map(|_| results.recv().unwrap_or(0)).sum();
+///     if sum != 285 {
+///         return Err(format!("sum {sum}").into());
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// `#[gort::main(maxprocs = 2)]` fixes GOMAXPROCS, overriding `GORT_MAXPROCS`.
+pub use gort_derive::main;
+
 mod builder;
 pub use builder::Builder;
+
+use std::process::{ExitCode, Termination};
 
 /// Runs `f` as the main goroutine of a new scheduler configured from the environment,
 /// and returns its result (see the crate docs).
@@ -86,6 +139,54 @@ where
     match try_run(f) {
         Ok(r) => r,
         Err(e) => die(&e),
+    }
+}
+
+/// [`run`] for a program's `main`: runs `f` as the main goroutine and reports its value
+/// as Rust's `main` would (`Result::Err` prints `Error: {e:?}` and gives exit status 1),
+/// returning the [`ExitCode`] for `main` to return. What [`#[gort::main]`](macro@main)
+/// expands to.
+///
+/// The value is reported inside the goroutine, so unlike [`run`] it need not be `Send`
+/// (`Box<dyn Error>` works). Failures are those of [`run`].
+///
+/// ```
+/// fn main() -> std::process::ExitCode {
+///     gort::run_main(|| -> Result<(), String> {
+///         gort::go(|| {});
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn run_main<F, T>(f: F) -> ExitCode
+where
+    F: FnOnce() -> T + Send,
+    T: Termination,
+{
+    run(move || f().report())
+}
+
+/// Support for the expansion of `#[gort::main]`; not public API.
+#[doc(hidden)]
+pub mod __private {
+    use super::{Config, ExitCode, Termination, die};
+
+    /// [`run_main`](super::run_main) with GOMAXPROCS fixed to `maxprocs` (the rest of
+    /// the configuration still comes from the environment).
+    pub fn run_main_maxprocs<F, T>(maxprocs: usize, f: F) -> ExitCode
+    where
+        F: FnOnce() -> T + Send,
+        T: Termination,
+    {
+        let mut config = match Config::from_env() {
+            Ok(config) => config,
+            Err(e) => die(&e),
+        };
+        config.maxprocs = maxprocs;
+        match gort_sched::run_with(config, move || f().report()) {
+            Ok(code) => code,
+            Err(e) => die(&e),
+        }
     }
 }
 
