@@ -8,12 +8,12 @@ use gort_heap::{Address, PAGE_SIZE, PageHeap, Span, SpanState, persistent_alloc}
 use crate::cache::{Cache, CacheHandle};
 use crate::central::{Central, RELEASE_MAX};
 use crate::error::Error;
-use crate::fatal::fatal;
 use crate::size_class::{NUM_SIZE_CLASSES, SizeClass};
 use crate::span_class::{NUM_SPAN_CLASSES, SpanClass};
 use crate::span_meta::{MetaState, SpanMeta};
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use gort_heap::fatal;
 
 /// Centrals per span class. Caches are spread over the shards round robin, so threads
 /// mostly carve from spans no other thread carves from (less false sharing, less lock

@@ -582,7 +582,7 @@ impl Cache {
             bin.st.with(|s| unsafe {
                 let s = &*s;
                 if s.n > s.cap {
-                    crate::fatal::fatal("cache bin holds more objects than its capacity");
+                    gort_heap::fatal("cache bin holds more objects than its capacity");
                 }
             });
         }
@@ -605,7 +605,7 @@ impl CacheHandle {
     pub(crate) fn from_raw(c: *const Cache) -> CacheHandle {
         match NonNull::new(c.cast_mut()) {
             Some(cache) => CacheHandle { cache },
-            None => crate::fatal::fatal("null cache"),
+            None => gort_heap::fatal("null cache"),
         }
     }
 

@@ -213,7 +213,7 @@ impl Central {
                 }
                 let bit = 1u64 << (idx % 64);
                 if clear & bit != 0 {
-                    crate::fatal::fatal("free of an object twice in one batch (double free)");
+                    gort_heap::fatal("free of an object twice in one batch (double free)");
                 }
                 clear |= bit;
                 freed += 1;
@@ -351,13 +351,13 @@ impl Central {
                 // SAFETY: as above.
                 let meta = unsafe { &*m };
                 if on != id {
-                    crate::fatal::fatal("span on a central list records another list");
+                    gort_heap::fatal("span on a central list records another list");
                 }
                 if back != prev {
-                    crate::fatal::fatal("span on a central list has a wrong back link");
+                    gort_heap::fatal("span on a central list has a wrong back link");
                 }
                 if meta.span_class() != self.spc {
-                    crate::fatal::fatal("span on a central list has another span class");
+                    gort_heap::fatal("span on a central list has another span class");
                 }
                 if count == 0 {
                     nempty += 1;
@@ -368,11 +368,11 @@ impl Central {
                 len += 1;
             }
             if len != list.len {
-                crate::fatal::fatal("central list length is wrong");
+                gort_heap::fatal("central list length is wrong");
             }
         }
         if nempty != lists.nempty {
-            crate::fatal::fatal("central empty-span count is wrong");
+            gort_heap::fatal("central empty-span count is wrong");
         }
     }
 
@@ -393,7 +393,7 @@ fn clear_bits(m: &SpanMeta, w: usize, clear: u64) {
     }
     let word = m.alloc_bits.word(w);
     if word & clear != clear {
-        crate::fatal::fatal("free of an object that is not allocated (double free?)");
+        gort_heap::fatal("free of an object that is not allocated (double free?)");
     }
     m.alloc_bits.set_word(w, word & !clear);
 }

@@ -83,7 +83,7 @@ impl SpanRef {
     /// Marks object `i` (atomic; safe from many markers); returns whether it was marked.
     pub fn set_marked(&self, i: usize) -> bool {
         if i >= self.nelems() {
-            crate::fatal::fatal("mark of an object index outside its span");
+            gort_heap::fatal("mark of an object index outside its span");
         }
         self.meta.mark_bits.set_atomic(i)
     }

@@ -10,9 +10,9 @@ use gort_heap::PageHeap;
 use crate::allocator::Allocator;
 use crate::cache::Cache;
 use crate::error::Error;
-use crate::fatal::fatal;
 use crate::span_class::SpanClass;
 use crate::sync::static_atomic::{AtomicPtr, AtomicU8, Ordering};
+use gort_heap::fatal;
 
 /// Go's allocator as Rust's global allocator: `#[global_allocator] static A: GortAlloc = GortAlloc;`
 ///

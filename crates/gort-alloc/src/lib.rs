@@ -26,7 +26,7 @@
 //! | `findObject` | [`Allocator::find_object`] |
 //! | `mspan.sweep` | [`Allocator::sweep`] |
 //! | `MemStats` | [`AllocStats`] |
-//! | `throw` | [`fatal::fatal`] |
+//! | `throw` | `gort_heap::fatal` (shared with the page heap) |
 //!
 //! # Fast path
 //!
@@ -90,7 +90,7 @@ mod cache;
 mod central;
 mod collector;
 mod error;
-pub mod fatal;
+
 mod global_alloc;
 pub mod size_class;
 mod span_class;

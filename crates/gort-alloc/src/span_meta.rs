@@ -247,19 +247,17 @@ impl SpanMeta {
             // SAFETY: the caller holds the central lock.
             let l = unsafe { &*l };
             if count != l.alloc_count as usize {
-                crate::fatal::fatal("span alloc_count disagrees with its allocation bitmap");
+                gort_heap::fatal("span alloc_count disagrees with its allocation bitmap");
             }
             for w in 0..(l.search_word as usize).min(BITMAP_WORDS) {
                 if self.alloc_bits.word(w) & valid_mask(w, n) != valid_mask(w, n) {
-                    crate::fatal::fatal("span search hint skips a free object");
+                    gort_heap::fatal("span search hint skips a free object");
                 }
             }
             let full = l.alloc_count as usize == n;
             match l.list {
-                ListId::Full if !full => {
-                    crate::fatal::fatal("span on the full list has free objects")
-                }
-                ListId::Partial if full => crate::fatal::fatal("full span on the partial list"),
+                ListId::Full if !full => gort_heap::fatal("span on the full list has free objects"),
+                ListId::Partial if full => gort_heap::fatal("full span on the partial list"),
                 _ => {}
             }
         });
