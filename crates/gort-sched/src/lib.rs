@@ -64,6 +64,8 @@ mod proc;
 mod run_queue;
 mod sched;
 mod schedtrace;
+mod syscall;
+mod sysmon;
 
 pub use config::{Config, DEFAULT_STACK_SIZE, MAX_PROCS, parse_maxprocs};
 pub use error::Error;
@@ -74,6 +76,10 @@ pub use proc::{
     spawn, spawn_with, unlock_os_thread, yield_now,
 };
 pub use sched::run_with;
+pub use syscall::syscall;
+pub use sysmon::{FORCE_PREEMPT, add_sysmon_hook, preempt_check};
+
+pub mod time;
 
 pub mod chan;
 pub use chan::Chan;

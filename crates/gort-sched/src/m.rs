@@ -25,6 +25,8 @@ pub(crate) enum Action {
     Yield,
     /// The G has finished; free it (Go: `goexit0`).
     Exit,
+    /// The G left `syscall` and found no P: queue it globally (Go: `exitsyscall0`).
+    ExitSyscall,
 }
 
 /// An M. Boxed and never moved; freed when its scheduler is dropped.

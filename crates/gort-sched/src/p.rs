@@ -13,7 +13,9 @@ use crate::sync::atomic::{AtomicU32, Ordering};
 /// (`acquirep`, by the M taking it from the idle list or handed it by `startm`);
 /// Running → Idle (`releasep` + `pidleput`); Idle/Running → Dead (`set_maxprocs`
 /// shrinking below its id, or shutdown); Dead → Idle (`set_maxprocs` growing again).
-/// `Syscall` and `GcStop` are reserved for syscalls and stop-the-world (later issues).
+/// Running → Syscall (`syscall`: the M detaches it); Syscall → Running (the M takes it
+/// back, a CAS in `exitsyscall`); Syscall → Idle (sysmon's `retake`, a CAS, then
+/// `handoffp`). `GcStop` is reserved for stop-the-world (a later issue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum PStatus {
@@ -21,7 +23,7 @@ pub(crate) enum PStatus {
     Idle = 0,
     /// Owned by an M running goroutines.
     Running = 1,
-    /// Owned by an M in a system call (not used yet).
+    /// Detached from an M in a system call (`syscall`); sysmon may retake it.
     Syscall = 2,
     /// Stopped for stop-the-world (not used yet).
     GcStop = 3,
@@ -50,6 +52,9 @@ fn p_transition_ok(old: PStatus, new: PStatus) -> bool {
         (old, new),
         (Idle, Running)
             | (Running, Idle)
+            | (Running, Syscall)
+            | (Syscall, Running)
+            | (Syscall, Idle)
             | (Idle, Idle)
             | (Idle, Dead)
             | (Running, Dead)
@@ -93,6 +98,14 @@ pub(crate) struct P {
     pub(crate) runnext_streak: Cell<u32>,
     /// Id of the M owning this P, or -1 (for schedtrace). Atomic.
     pub(crate) m_id: AtomicU32,
+    /// This P's timers (Go: `p.timers`). Own lock; any M may run them.
+    pub(crate) timers: crate::time::timers::Timers,
+    /// Incremented on each syscall entry and retake (Go: `syscalltick`). Atomic; read by
+    /// sysmon.
+    pub(crate) syscalltick: AtomicU32,
+    /// `schedtick + 1` of a time slice sysmon asked to end, or 0 (Go: `gp.preempt`, kept
+    /// per P). Atomic; written by sysmon, cleared by `preempt_check`.
+    pub(crate) preempt: AtomicU32,
 }
 
 // SAFETY: a P is shared between Ms: the run queue is thread-safe, the atomics are
@@ -124,6 +137,9 @@ impl P {
             goid_cache: Cell::new((0, 0)),
             runnext_streak: Cell::new(0),
             m_id: AtomicU32::new(u32::MAX),
+            timers: crate::time::timers::Timers::new(),
+            syscalltick: AtomicU32::new(0),
+            preempt: AtomicU32::new(0),
         }
     }
 

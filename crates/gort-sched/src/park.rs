@@ -153,6 +153,34 @@ impl ThreadParker {
         self.notified.store(false, Ordering::Relaxed);
     }
 
+    /// [`ThreadParker::wait`] for at most `d` (the idle M sleeping until the next timer:
+    /// Go's futexsleep with a timeout). Returns whether it was notified. Under loom
+    /// (no timed park) it only yields once.
+    pub(crate) fn wait_timeout(&self, d: core::time::Duration) -> bool {
+        #[cfg(not(loom))]
+        {
+            let deadline = std::time::Instant::now() + d;
+            while !self.notified.load(Ordering::Acquire) {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    return false;
+                }
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = d;
+            thread::yield_now();
+            if !self.notified.load(Ordering::Acquire) {
+                return false;
+            }
+        }
+        // As in `wait`: only this thread clears the flag.
+        self.notified.store(false, Ordering::Relaxed);
+        true
+    }
+
     /// Wakes the owning thread (or makes its next `wait` return at once).
     pub(crate) fn notify(&self) {
         self.notified.store(true, Ordering::Release);

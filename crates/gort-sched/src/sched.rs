@@ -93,6 +93,8 @@ pub(crate) struct Sched {
     main_g: AtomicPtr<G>,
     /// Configuration. Immutable.
     pub(crate) config: Config,
+    /// The M sleeping until the next timer (time/timers.rs).
+    pub(crate) timers: crate::time::timers::SchedTimers,
     /// When the scheduler started (schedtrace times are relative to it).
     pub(crate) start: std::time::Instant,
     /// A strong reference to itself while `run` runs, so that any thread (even one
@@ -158,6 +160,7 @@ impl Sched {
             shutdown: AtomicBool::new(false),
             main_g: AtomicPtr::new(ptr::null_mut()),
             config,
+            timers: crate::time::timers::SchedTimers::new(),
             start: std::time::Instant::now(),
             me: Mutex::new(None),
         }
@@ -752,6 +755,7 @@ impl Sched {
             // SAFETY: Ms live as long as the scheduler.
             unsafe { (*m).note.notify() };
         }
+        crate::time::timers::wake_sleeper(self);
         // Ms sleeping for their locked goroutine.
         for m in all {
             // SAFETY: as above.
@@ -898,6 +902,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
             }
         }
         Action::Exit => goexit0(m, g),
+        Action::ExitSyscall => crate::syscall::exitsyscall0(m, g),
         Action::None => throw("execute: goroutine switched to g0 without an action"),
     }
 }
@@ -996,6 +1001,8 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
         if cfg!(debug_assertions) {
             p.check_invariants();
         }
+        // 0. Due timers of this P (Go: `checkTimers`); what they ready lands in runnext.
+        crate::time::timers::run_timers(sched, p);
         // 1. Fairness: every 61st tick, one G from the global queue first.
         if p.schedtick.load(Ordering::Relaxed) % GLOBAL_RUNQ_TICK == 0 && sched.runq_len() > 0 {
             let mut l = sched.lock();
@@ -1037,7 +1044,11 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
                 return Some((g, false));
             }
         }
-        // 5. Nothing: give up the P, re-check, and sleep.
+        // 5. Nothing: run other Ps' due timers (adopting those of idle, syscall-bound
+        // and retired Ps), then give up the P, re-check, and sleep.
+        if crate::time::timers::run_all_timers(sched) > 0 {
+            continue 'top;
+        }
         let mut l = sched.lock();
         if let Some(g) = sched.globrunqget_locked(&mut l, p, 0) {
             return Some((g, false));
@@ -1074,6 +1085,10 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
                     continue 'top;
                 }
             }
+        }
+        // The M sleeping for timers (futex with timeout) comes back with a P.
+        if crate::time::timers::idle_until_timer(m) {
+            continue 'top;
         }
         if !stopm(m) {
             return None;
@@ -1239,7 +1254,7 @@ fn stoplockedm(m: &M) -> bool {
 }
 
 /// Gives away a P whose M is about to block (Go: `handoffp`).
-fn handoffp(sched: &Sched, p: *mut P) {
+pub(crate) fn handoffp(sched: &Sched, p: *mut P) {
     // SAFETY: Ps live as long as the scheduler.
     let pr = unsafe { &*p };
     if !pr.runq.is_empty() || sched.runq_len() > 0 {
@@ -1385,7 +1400,11 @@ where
     }
     let monitor =
         trace.map(|(ms, detail)| crate::schedtrace::start(Arc::clone(&sched), ms, detail));
+    #[cfg(not(loom))]
+    let sysmon = crate::sysmon::start(Arc::clone(&sched));
     mstart(m0r);
+    #[cfg(not(loom))]
+    sysmon.stop();
     if let Some(h) = monitor {
         h.stop();
     }

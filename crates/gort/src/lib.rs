@@ -71,6 +71,34 @@ pub mod sync {
 
 pub use gort_sched::select;
 
+/// Go's `time` package: [`sleep`](time::sleep), [`after`](time::after),
+/// [`tick`](time::tick), [`Timer`](time::Timer), [`Ticker`](time::Ticker), on per-P
+/// timer heaps run by the scheduler. A `select!` timeout is a `recv` case on
+/// `time::after(d)`.
+pub mod time {
+    pub use gort_sched::time::*;
+    pub use std::time::{Duration, Instant};
+}
+
+/// Runs a blocking call with the P released (Go: `entersyscall`/`exitsyscall`), so
+/// other goroutines keep running; see [`gort_sched::syscall`].
+pub use gort_sched::syscall;
+
+/// A cooperative preemption point for long loops: yields if sysmon saw this time slice
+/// run 10 ms ([`gort_sched::preempt_check`]). [`preempt_check!`] is the same.
+pub use gort_sched::preempt_check;
+
+/// Registers periodic work on sysmon's thread (for the forced GC and the scavenger).
+pub use gort_sched::add_sysmon_hook;
+
+/// `preempt_check!()`: a cooperative preemption point (see [`preempt_check()`]).
+#[macro_export]
+macro_rules! preempt_check {
+    () => {
+        $crate::preempt_check()
+    };
+}
+
 /// Makes `fn main` the main goroutine (Go's `func main`), as `#[tokio::main]` does for
 /// tokio: the body runs inside [`run`], and the program ends when it returns.
 ///

@@ -1,0 +1,215 @@
+//! sysmon: the monitor thread that retakes Ps stuck in syscalls, asks long-running
+//! goroutines to yield, keeps timers moving and runs registered periodic hooks (Go:
+//! proc.go `sysmon`, `retake`, `preemptone`).
+
+use core::time::Duration;
+
+use crate::m::current_m;
+use crate::p::{P, PStatus};
+use crate::sched::Sched;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, thread};
+use crate::time::timers;
+
+/// sysmon's shortest sleep (Go: 20 µs).
+const DELAY_MIN: Duration = Duration::from_micros(20);
+/// sysmon's longest sleep (Go: 10 ms).
+const DELAY_MAX: Duration = Duration::from_millis(10);
+/// Idle cycles before the sleep starts doubling (Go: 50).
+const IDLE_CYCLES: u32 = 50;
+/// A goroutine (or a runnext chain) running this long is asked to yield (Go:
+/// `forcePreemptNS`).
+pub const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+
+/// A periodic hook: the period and the function.
+type Hook = (Duration, fn());
+
+/// Hooks run by every scheduler's sysmon (process-wide, like Go's forcegc/scavenger
+/// helpers). tidy: allow(std-sync) a process-wide registry cannot be a loom type.
+static HOOKS: std::sync::Mutex<Vec<Hook>> = std::sync::Mutex::new(Vec::new()); // tidy: allow(std-sync) process-wide registry
+
+/// Registers `f` to run on sysmon's thread about every `period` (at least every 10 ms
+/// late) in every scheduler, from its next sysmon tick on. `f` runs on a thread
+/// without a P: it must not block on goroutine operations for long (it may spawn
+/// nothing; it may ready goroutines, e.g. by a `try_send`). Go uses this slot for the
+/// 2-minute forced GC and the scavenger.
+pub fn add_sysmon_hook(period: Duration, f: fn()) {
+    HOOKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((period.max(DELAY_MIN), f));
+}
+
+/// What sysmon last saw of one P (Go: `sysmontick`).
+#[derive(Clone, Copy, Default)]
+struct PSeen {
+    schedtick: u32,
+    schedwhen: u64,
+    syscalltick: u32,
+    syscallwhen: u64,
+}
+
+/// A running sysmon; [`SysmonHandle::stop`] ends it.
+pub(crate) struct SysmonHandle {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SysmonHandle {
+    /// Stops sysmon and waits for its thread.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.thread().unpark();
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts sysmon for `sched`.
+pub(crate) fn start(sched: Arc<Sched>) -> SysmonHandle {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let spawned = thread::Builder::new()
+        .name("gort-sysmon".into())
+        .spawn(move || run(&sched, &stop2));
+    match spawned {
+        Ok(thread) => SysmonHandle { stop, thread },
+        Err(_) => crate::fatal::throw("sysmon: cannot start its thread"),
+    }
+}
+
+/// sysmon's loop (Go: `sysmon`).
+fn run(sched: &Sched, stop: &AtomicBool) {
+    let mut seen: Vec<PSeen> = Vec::new();
+    let mut hooks_last: Vec<u64> = Vec::new();
+    let mut delay = DELAY_MIN;
+    let mut idle = 0u32;
+    while !stop.load(Ordering::Acquire) && !sched.is_shutdown() {
+        thread::park_timeout(delay);
+        let now = timers::nanotime(sched);
+        let n = retake(sched, now, &mut seen);
+        timers_net(sched, now);
+        run_hooks(now, &mut hooks_last);
+        // Go: `if idle == 0 { delay = 20 } else if idle > 50 { delay *= 2 }`.
+        if n > 0 {
+            idle = 0;
+            delay = DELAY_MIN;
+        } else {
+            idle += 1;
+            if idle > IDLE_CYCLES {
+                delay = (delay * 2).min(DELAY_MAX);
+            }
+        }
+    }
+}
+
+/// Retakes Ps blocked in syscalls and asks long time slices to end (Go: `retake`).
+/// Returns how many Ps were retaken.
+fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
+    let force = u64::try_from(FORCE_PREEMPT.as_nanos()).unwrap_or(u64::MAX);
+    let mut n = 0;
+    for i in 0..sched.gomaxprocs() as usize {
+        let Some(p) = sched.p(i) else { continue };
+        if seen.len() <= i {
+            seen.resize(i + 1, PSeen::default());
+        }
+        let pd = &mut seen[i];
+        let status = p.status();
+        if status != PStatus::Running && status != PStatus::Syscall {
+            continue;
+        }
+        let t = p.schedtick.load(Ordering::Relaxed);
+        if pd.schedtick != t {
+            pd.schedtick = t;
+            pd.schedwhen = now;
+        } else if status == PStatus::Running && pd.schedwhen + force <= now {
+            preemptone(p, t);
+        }
+        if status != PStatus::Syscall {
+            continue;
+        }
+        let t = p.syscalltick.load(Ordering::Relaxed);
+        if pd.syscalltick != t {
+            pd.syscalltick = t;
+            pd.syscallwhen = now;
+            continue;
+        }
+        // Not worth a handoff: nothing queued, someone idle to take new work, the call
+        // young, and no timer of its due.
+        let timers_due = p.timers.next_when() <= now;
+        if p.runq.is_empty()
+            && sched.nmspinning() + sched.npidle() > 0
+            && pd.syscallwhen + force > now
+            && !timers_due
+        {
+            continue;
+        }
+        if p.status
+            .compare_exchange(
+                PStatus::Syscall as u32,
+                PStatus::Idle as u32,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            n += 1;
+            p.syscalltick.fetch_add(1, Ordering::Relaxed);
+            crate::sched::handoffp(sched, core::ptr::from_ref(p).cast_mut());
+            let w = p.timers.next_when();
+            if w != timers::NONE {
+                timers::wake_for(sched, w);
+            }
+        }
+    }
+    n
+}
+
+/// Asks the goroutine running time slice `tick` on `p` to yield at its next check (Go:
+/// `preemptone`, cooperative half).
+fn preemptone(p: &P, tick: u32) {
+    p.preempt.store(tick.wrapping_add(1), Ordering::Relaxed);
+}
+
+/// Safety net for timers: a due timer with no M about to run it gets one (Go: sysmon's
+/// `timeSleepUntil` check).
+fn timers_net(sched: &Sched, now: u64) {
+    let next = timers::sleep_until(sched);
+    // Leave a sleeper its 1 ms of slack before nudging.
+    if next.saturating_add(1_000_000) <= now {
+        timers::wake_sleeper(sched);
+        sched.wakep();
+    }
+}
+
+/// Runs the registered hooks whose period has passed.
+fn run_hooks(now: u64, last: &mut Vec<u64>) {
+    let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    last.resize(hooks.len(), now);
+    for (i, (period, f)) in hooks.iter().enumerate() {
+        let period = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+        if last[i].saturating_add(period) <= now {
+            last[i] = now;
+            f();
+        }
+    }
+}
+
+/// A safe point for cooperative preemption (Go: the stack-guard check in a function
+/// prologue): if sysmon asked the running goroutine's time slice to end (it ran 10 ms),
+/// yield. Call it in long loops that make no channel, sync or yield calls. Cheap: a
+/// thread-local read and two relaxed loads.
+pub fn preempt_check() {
+    let Some(m) = current_m() else { return };
+    if m.curg.get().is_null() {
+        return;
+    }
+    // SAFETY: the M owns its P while running a goroutine.
+    let Some(p) = (unsafe { m.p.get().as_ref() }) else {
+        return;
+    };
+    let flag = p.preempt.load(Ordering::Relaxed);
+    if flag != 0 && flag.wrapping_sub(1) == p.schedtick.load(Ordering::Relaxed) {
+        p.preempt.store(0, Ordering::Relaxed);
+        crate::proc::yield_now();
+    }
+}
