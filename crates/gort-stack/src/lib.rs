@@ -26,6 +26,11 @@
 //!   the segment stays cached in the stack's [`StackChain`].
 //! - The overflow handler: a fault in a guard page prints which goroutine or coroutine
 //!   overflowed which stack and exits with status 2, as Go does.
+//! - Compaction ([`Stack::compact`], [`Stack::restore`], [`Coroutine::compact`]): the
+//!   live part of a suspended stack (a few hundred bytes for a parked goroutine) is
+//!   copied into a compact buffer ([`CompactCopy`]) and the segment's pages are released;
+//!   it is copied back to the same addresses before the stack runs again, so pointers
+//!   into it stay valid. A collector scans the buffer meanwhile.
 //!
 //! # Go name → gort name
 //!
@@ -39,6 +44,7 @@
 //! | `stackguard0` check in the prologue | the `sp - limit < red_zone` test in [`grow`] |
 //! | "fatal error: stack overflow" | the overflow handler (exit status 2) |
 //! | `stackfree` → scavenger releasing spans | [`StackPool`]'s cold list (`MADV_DONTNEED`) |
+//! | `shrinkstack` (a parked G's stack made smaller) | [`Stack::compact`] / [`Stack::restore`] |
 //!
 //! # Fast path
 //!
@@ -60,11 +66,18 @@
 //!    from the stack pointer (reservation registry, then its footer), take the cached
 //!    next segment of the [`StackChain`] (or a pooled one), move the stack pointer to it,
 //!    run `f`, move back.
+//! 4. Compaction of a suspended stack: copy `[sp - COMPACT_RED_ZONE, base)` (at most
+//!    [`MAX_COMPACT_BYTES`]) into a buffer of the pool's own arena (never the global
+//!    allocator), `MADV_DONTNEED` the segment; restore copies it back (one page fault).
 //!
 //! # Deliberately not done
 //!
 //! - Copying stacks (Go ≥ 1.3): Rust has no stack maps, so pointers into a stack cannot
-//!   be fixed up; segments never move. Growth is explicit through [`grow`].
+//!   be fixed up; segments never move. Growth is explicit through [`grow`]; compaction
+//!   copies a stack aside and back to the same addresses, never elsewhere.
+//! - Deciding what to compact: the scheduler's policy (see `docs/design/gort-stack.md`,
+//!   "Integration plan"); compaction is `unsafe` because safe Rust can lend a suspended
+//!   stack's locals to other threads.
 //! - Unmapping reservations: pooled segments give back their pages instead.
 //! - Other architectures and OSes: `compile_error!` until implemented and tested.
 //! - Switching the MXCSR/x87 control words: they are per thread, as in Go.
