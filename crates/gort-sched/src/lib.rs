@@ -25,6 +25,9 @@
 //! | `waitReason` | [`WaitReason`] |
 //! | `runtime.Gosched`, `NumGoroutine`, `GOMAXPROCS`, `LockOSThread` | [`yield_now`], [`num_goroutine`], [`set_maxprocs`], [`lock_os_thread`] |
 //! | `checkdead`, `throw`, `fatal` | `Sched::checkdead`, `fatal::throw`, `fatal::fatal` |
+//! | `p.timers`, `checkTimers`, `time.Sleep`/`After`/`Tick`/`Timer`/`Ticker` | `P::timers` (4-ary heap), `run_timers`, [`time`] |
+//! | `entersyscall`/`exitsyscall` | [`syscall()`] |
+//! | `sysmon`, `retake`, `preemptone` | `sysmon.rs`, [`preempt_check`], [`add_sysmon_hook`] |
 //!
 //! # Fast paths and slow paths
 //!
@@ -41,9 +44,10 @@
 //!
 //! # Not done here
 //!
-//! Timers, sysmon, wrapped syscalls, the netpoller, asynchronous preemption and
-//! stop-the-world are later work; preemption is cooperative (channel and sync
-//! operations, [`yield_now`], spawning). Long-parked stacks are not compacted yet.
+//! The netpoller, asynchronous preemption and stop-the-world are later work;
+//! preemption is cooperative (channel operations, parking, [`yield_now`], spawning, and
+//! [`preempt_check`], which honours sysmon's 10 ms requests). Long-parked stacks are
+//! not compacted yet.
 //! docs/design/gort-sched.md has the details and the rejected designs.
 //!
 //! Go source followed: `runtime/proc.go`, `runtime/runtime2.go` (scheduler),

@@ -5,16 +5,24 @@
 use core::time::Duration;
 
 use crate::m::current_m;
+#[cfg(not(loom))]
 use crate::p::{P, PStatus};
+#[cfg(not(loom))]
 use crate::sched::Sched;
-use crate::sync::atomic::{AtomicBool, Ordering};
+#[cfg(not(loom))]
+use crate::sync::atomic::AtomicBool;
+use crate::sync::atomic::Ordering;
+#[cfg(not(loom))]
 use crate::sync::{Arc, thread};
+#[cfg(not(loom))]
 use crate::time::timers;
 
 /// sysmon's shortest sleep (Go: 20 µs).
 const DELAY_MIN: Duration = Duration::from_micros(20);
+#[cfg(not(loom))]
 /// sysmon's longest sleep (Go: 10 ms).
 const DELAY_MAX: Duration = Duration::from_millis(10);
+#[cfg(not(loom))]
 /// Idle cycles before the sleep starts doubling (Go: 50).
 const IDLE_CYCLES: u32 = 50;
 /// A goroutine (or a runnext chain) running this long is asked to yield (Go:
@@ -40,6 +48,7 @@ pub fn add_sysmon_hook(period: Duration, f: fn()) {
         .push((period.max(DELAY_MIN), f));
 }
 
+#[cfg(not(loom))]
 /// What sysmon last saw of one P (Go: `sysmontick`).
 #[derive(Clone, Copy, Default)]
 struct PSeen {
@@ -49,12 +58,14 @@ struct PSeen {
     syscallwhen: u64,
 }
 
+#[cfg(not(loom))]
 /// A running sysmon; [`SysmonHandle::stop`] ends it.
 pub(crate) struct SysmonHandle {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
+#[cfg(not(loom))]
 impl SysmonHandle {
     /// Stops sysmon and waits for its thread.
     pub(crate) fn stop(self) {
@@ -64,6 +75,7 @@ impl SysmonHandle {
     }
 }
 
+#[cfg(not(loom))]
 /// Starts sysmon for `sched`.
 pub(crate) fn start(sched: Arc<Sched>) -> SysmonHandle {
     let stop = Arc::new(AtomicBool::new(false));
@@ -77,6 +89,7 @@ pub(crate) fn start(sched: Arc<Sched>) -> SysmonHandle {
     }
 }
 
+#[cfg(not(loom))]
 /// sysmon's loop (Go: `sysmon`).
 fn run(sched: &Sched, stop: &AtomicBool) {
     let mut seen: Vec<PSeen> = Vec::new();
@@ -102,6 +115,7 @@ fn run(sched: &Sched, stop: &AtomicBool) {
     }
 }
 
+#[cfg(not(loom))]
 /// Retakes Ps blocked in syscalls and asks long time slices to end (Go: `retake`).
 /// Returns how many Ps were retaken.
 fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
@@ -164,12 +178,14 @@ fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
     n
 }
 
+#[cfg(not(loom))]
 /// Asks the goroutine running time slice `tick` on `p` to yield at its next check (Go:
 /// `preemptone`, cooperative half).
 fn preemptone(p: &P, tick: u32) {
     p.preempt.store(tick.wrapping_add(1), Ordering::Relaxed);
 }
 
+#[cfg(not(loom))]
 /// Safety net for timers: a due timer with no M about to run it gets one (Go: sysmon's
 /// `timeSleepUntil` check).
 fn timers_net(sched: &Sched, now: u64) {
@@ -181,6 +197,7 @@ fn timers_net(sched: &Sched, now: u64) {
     }
 }
 
+#[cfg(not(loom))]
 /// Runs the registered hooks whose period has passed.
 fn run_hooks(now: u64, last: &mut Vec<u64>) {
     let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -196,9 +213,13 @@ fn run_hooks(now: u64, last: &mut Vec<u64>) {
 
 /// A safe point for cooperative preemption (Go: the stack-guard check in a function
 /// prologue): if sysmon asked the running goroutine's time slice to end (it ran 10 ms),
-/// yield. Call it in long loops that make no channel, sync or yield calls. Cheap: a
-/// thread-local read and two relaxed loads.
+/// yield. Channel sends and receives check it; call it in long loops that make no
+/// channel or yield calls. Cheap: a thread-local read and two relaxed loads.
 pub fn preempt_check() {
+    if cfg!(loom) {
+        // Loom models no sysmon; keep the models' interleavings unchanged.
+        return;
+    }
     let Some(m) = current_m() else { return };
     if m.curg.get().is_null() {
         return;

@@ -41,6 +41,9 @@
 //! | `runtime.LockOSThread` | [`lock_os_thread`] |
 //! | `GOMAXPROCS`, `GODEBUG` | `GORT_MAXPROCS`, `GORT_DEBUG` |
 //! | `make(chan T, n)` | `chan::Chan::new(n)` |
+//! | `time.Sleep`, `time.After`, `time.NewTimer` | [`time::sleep`], [`time::after`], [`time::Timer`] |
+//! | `select { ... case <-time.After(d): }` | `select! { ..., recv(timeout) -> _ => ... }` with `let timeout = time::after(d);` |
+//! | a blocking syscall (`entersyscall`) | [`syscall()`](fn@syscall)`(\|\| ...)` |
 //! | `sync.WaitGroup` etc. | `sync::WaitGroup` etc. |
 //!
 //! # Hazard: `thread_local!`
@@ -51,8 +54,10 @@
 //!
 //! # Not done yet
 //!
-//! Timers and sleeping, syscalls and sysmon, the netpoller, and asynchronous preemption:
-//! a goroutine gives up its thread only at channel, sync, yield and spawn points.
+//! The netpoller and asynchronous preemption: a goroutine gives up its thread only at
+//! channel, sync, yield, sleep and spawn points and at [`preempt_check!`], which yields
+//! once sysmon has seen the goroutine run for 10 ms. Blocking calls belong in
+//! [`syscall()`](fn@syscall), which lets the other goroutines run meanwhile.
 
 pub use gort_sched::{
     Config, Error, GoroutineLocal, WaitReason, goid, gomaxprocs, lock_os_thread, num_goroutine,

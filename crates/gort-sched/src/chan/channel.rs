@@ -323,6 +323,8 @@ impl<T> Inner<T> {
 
     /// Blocking or non-blocking send (Go's `chansend`).
     fn send(&self, value: T, block: bool) -> Result<(), TrySendError<T>> {
+        // A cooperative preemption point (sysmon flags slices over 10 ms).
+        crate::sysmon::preempt_check();
         // Fast path: a failed non-blocking send without the lock (Go's `chansend`).
         // Having seen "not closed" and then "not ready for sending", and since a closed
         // channel cannot go from ready to not ready for sending, there was a moment
@@ -367,6 +369,8 @@ impl<T> Inner<T> {
 
     /// Blocking or non-blocking receive (Go's `chanrecv`). `Ok(None)` means closed.
     fn recv(&self, block: bool) -> Result<Option<T>, TryRecvError> {
+        // A cooperative preemption point (sysmon flags slices over 10 ms).
+        crate::sysmon::preempt_check();
         // Fast path: a failed non-blocking receive without the lock (Go's `chanrecv`).
         // Empty and then not closed: it was empty while open (channels never reopen).
         // Empty, closed, and still empty: closed and drained for good.

@@ -45,7 +45,7 @@ pub fn sleep(d: Duration) {
 /// until it fires; use [`Timer`] to stop one early.
 pub fn after(d: Duration) -> Chan<Instant> {
     let t = TimerShared::new(Duration::ZERO);
-    t.arm(d);
+    TimerShared::arm(&t, d);
     t.chan.clone()
 }
 
@@ -55,7 +55,7 @@ pub fn after(d: Duration) -> Chan<Instant> {
 pub fn tick(d: Duration) -> Chan<Instant> {
     let t = TimerShared::new(d);
     if !d.is_zero() {
-        t.arm(d);
+        TimerShared::arm(&t, d);
     }
     t.chan.clone()
 }
@@ -132,9 +132,9 @@ impl TimerShared {
     }
 
     /// Arms a new generation firing after `d`.
-    fn arm(self: &Arc<Self>, d: Duration) {
+    fn arm(this: &Arc<Self>, d: Duration) {
         let m = on_scheduler();
-        let mut s = self.lock();
+        let mut s = this.lock();
         s.seq += 1;
         s.active = true;
         let seq = s.seq;
@@ -144,19 +144,19 @@ impl TimerShared {
                 let when = timers::when_after(sched, d);
                 s.heap_p = m.p.get();
                 drop(s);
-                timers::add(m, when, Fire::Send(Arc::clone(self), seq));
+                timers::add(m, when, Fire::Send(Arc::clone(this), seq));
             }
             None => {
                 s.heap_p = core::ptr::null();
                 drop(s);
-                self.spawn_helper(seq, Instant::now() + d);
+                Self::spawn_helper(this, seq, Instant::now() + d);
             }
         }
     }
 
     /// Off the scheduler: a thread that sleeps and fires this generation.
-    fn spawn_helper(self: &Arc<Self>, seq: u64, first: Instant) {
-        let t = Arc::clone(self);
+    fn spawn_helper(this: &Arc<Self>, seq: u64, first: Instant) {
+        let t = Arc::clone(this);
         let spawned = std::thread::Builder::new()
             .name("gort-timer".into())
             .spawn(move || {
@@ -212,7 +212,7 @@ impl TimerShared {
 ///
 /// ```
 /// use std::time::Duration;
-/// use gort_sched::{Config, run_with, select, time::Timer};
+/// use gort_sched::{Config, run_with, time::Timer};
 ///
 /// run_with(Config::default(), || {
 ///     let t = Timer::new(Duration::from_secs(3600));
@@ -235,7 +235,7 @@ impl Timer {
     /// A timer firing after `d` (Go: `time.NewTimer`).
     pub fn new(d: Duration) -> Timer {
         let shared = TimerShared::new(Duration::ZERO);
-        shared.arm(d);
+        TimerShared::arm(&shared, d);
         Timer { shared }
     }
 
@@ -253,7 +253,7 @@ impl Timer {
     /// Re-arms the timer to fire after `d`; returns true if it was armed before.
     pub fn reset(&self, d: Duration) -> bool {
         let was = self.shared.disarm();
-        self.shared.arm(d);
+        TimerShared::arm(&self.shared, d);
         was
     }
 }
@@ -282,7 +282,7 @@ impl Ticker {
     pub fn new(d: Duration) -> Ticker {
         let d = d.max(Duration::from_nanos(1));
         let shared = TimerShared::new(d);
-        shared.arm(d);
+        TimerShared::arm(&shared, d);
         Ticker { shared }
     }
 
@@ -301,7 +301,7 @@ impl Ticker {
         let d = d.max(Duration::from_nanos(1));
         self.shared.disarm();
         self.shared.lock().period = u64::try_from(d.as_nanos()).unwrap_or(NONE - 1);
-        self.shared.arm(d);
+        TimerShared::arm(&self.shared, d);
     }
 }
 
