@@ -4,3 +4,4 @@ mod loom_chan;
 mod loom_gosync;
 mod loom_park;
 mod loom_run_queue;
+mod loom_timer;

@@ -65,7 +65,7 @@ impl Timers {
         self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, when: u64, fire: Fire) {
+    pub(crate) fn push(&self, when: u64, fire: Fire) {
         let mut h = self.lock();
         let stale = self.stale.load(Ordering::Relaxed);
         if h.len() >= CLEAN_MIN && stale > h.len() / 2 {
@@ -102,12 +102,67 @@ pub(crate) struct SchedTimers {
     sleep_until: AtomicU64,
 }
 
+/// What the publisher of a timer must do so that some M wakes for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WakeFor {
+    /// No M sleeps for timers: start one (`wakep`).
+    NoSleeper,
+    /// The sleeper would sleep past the timer: notify it.
+    Notify(*mut M),
+    /// The sleeper wakes in time.
+    InTime,
+}
+
 impl SchedTimers {
     pub(crate) fn new() -> Self {
         Self {
             sleeper: AtomicPtr::new(ptr::null_mut()),
             sleep_until: AtomicU64::new(NONE),
         }
+    }
+
+    /// Publisher's half of the handshake, after storing the timer's `when` in a heap's
+    /// `when0` (SeqCst): which M, if any, must be woken.
+    pub(crate) fn wake_for(&self, when: u64) -> WakeFor {
+        fence(Ordering::SeqCst);
+        let s = self.sleeper.load(Ordering::SeqCst);
+        if s.is_null() {
+            WakeFor::NoSleeper
+        } else if when < self.sleep_until.load(Ordering::SeqCst) {
+            WakeFor::Notify(s)
+        } else {
+            WakeFor::InTime
+        }
+    }
+
+    /// Sleeper's half: `me` tries to become the timer sleeper for `next`; `earliest`
+    /// re-reads every heap's `when0`. Returns the deadline to sleep until, or `None` if
+    /// another M is the sleeper. A timer published before our `sleep_until` store is
+    /// seen by `earliest`; one published after it sees us in `wake_for` (both SeqCst).
+    pub(crate) fn become_sleeper(
+        &self,
+        me: *mut M,
+        next: u64,
+        earliest: impl Fn() -> u64,
+    ) -> Option<u64> {
+        self.sleeper
+            .compare_exchange(ptr::null_mut(), me, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()?;
+        self.sleep_until.store(next, Ordering::SeqCst);
+        // Store-fence-load on both sides (Dekker): loom models SeqCst fences, not the
+        // total order of SeqCst loads and stores.
+        fence(Ordering::SeqCst);
+        let deadline = next.min(earliest());
+        self.sleep_until.store(deadline, Ordering::SeqCst);
+        Some(deadline)
+    }
+
+    /// The sleeper woke: leave the slot (a publisher seeing it empty starts an M). The
+    /// caller re-reads the heaps afterwards (the fence orders that read after this).
+    pub(crate) fn leave(&self) {
+        self.sleeper.store(ptr::null_mut(), Ordering::SeqCst);
+        self.sleep_until.store(NONE, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 }
 
@@ -138,16 +193,11 @@ pub(crate) fn wake_for(sched: &Sched, when: u64) {
     if cfg!(loom) {
         return;
     }
-    fence(Ordering::SeqCst);
-    let st = &sched.timers;
-    let s = st.sleeper.load(Ordering::SeqCst);
-    if s.is_null() {
-        sched.wakep();
-        return;
-    }
-    if when < st.sleep_until.load(Ordering::SeqCst) {
+    match sched.timers.wake_for(when) {
+        WakeFor::NoSleeper => sched.wakep(),
         // SAFETY: Ms live as long as the scheduler.
-        unsafe { (*s).note.notify() };
+        WakeFor::Notify(s) => unsafe { (*s).note.notify() },
+        WakeFor::InTime => {}
     }
 }
 
@@ -232,26 +282,17 @@ pub(crate) fn idle_until_timer(m: &M) -> bool {
             return false;
         }
         let me = ptr::from_ref(m).cast_mut();
-        if st
-            .sleeper
-            .compare_exchange(ptr::null_mut(), me, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
+        let Some(deadline) = st.become_sleeper(me, next, || sleep_until(sched)) else {
             // Someone sleeps for timers: make sure not past ours, then idle for good.
             wake_for(sched, next);
             return false;
-        }
-        st.sleep_until.store(next, Ordering::SeqCst);
-        // A timer published before our store is seen here; one after it sees us.
-        let deadline = next.min(sleep_until(sched));
-        st.sleep_until.store(deadline, Ordering::SeqCst);
+        };
         let now = nanotime(sched);
         if deadline > now && !sched.is_shutdown() {
             m.note
                 .wait_timeout(core::time::Duration::from_nanos(deadline - now));
         }
-        st.sleeper.store(ptr::null_mut(), Ordering::SeqCst);
-        st.sleep_until.store(NONE, Ordering::SeqCst);
+        st.leave();
         if sched.is_shutdown() {
             return true;
         }
