@@ -67,6 +67,7 @@ fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
         )
         .is_ok()
     {
+        oldp.m_id.store(m.id, Ordering::Relaxed);
         m.p.set(ptr::from_ref(oldp).cast_mut());
         return;
     }

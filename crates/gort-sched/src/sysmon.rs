@@ -12,6 +12,7 @@ use crate::sched::Sched;
 #[cfg(not(loom))]
 use crate::sync::atomic::AtomicBool;
 use crate::sync::atomic::Ordering;
+use crate::sync::static_atomic;
 #[cfg(not(loom))]
 use crate::sync::{Arc, thread};
 #[cfg(not(loom))]
@@ -42,11 +43,13 @@ static HOOKS: std::sync::Mutex<Vec<Hook>> = std::sync::Mutex::new(Vec::new()); /
 /// nothing; it may ready goroutines, e.g. by a `try_send`). Go uses this slot for the
 /// 2-minute forced GC and the scavenger.
 pub fn add_sysmon_hook(period: Duration, f: fn()) {
-    HOOKS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((period.max(DELAY_MIN), f));
+    let mut hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    hooks.push((period.max(DELAY_MIN), f));
+    HOOK_COUNT.store(hooks.len(), static_atomic::Ordering::Release);
 }
+
+/// `HOOKS.len()`, so that a sysmon round without hooks takes no lock.
+static HOOK_COUNT: static_atomic::AtomicUsize = static_atomic::AtomicUsize::new(0);
 
 #[cfg(not(loom))]
 /// What sysmon last saw of one P (Go: `sysmontick`).
@@ -200,6 +203,9 @@ fn timers_net(sched: &Sched, now: u64) {
 #[cfg(not(loom))]
 /// Runs the registered hooks whose period has passed.
 fn run_hooks(now: u64, last: &mut Vec<u64>) {
+    if HOOK_COUNT.load(static_atomic::Ordering::Acquire) == 0 {
+        return;
+    }
     let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     last.resize(hooks.len(), now);
     for (i, (period, f)) in hooks.iter().enumerate() {
