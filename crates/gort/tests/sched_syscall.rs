@@ -132,6 +132,40 @@ fn preempt_check_stops_a_loop_starving_another_goroutine() {
     .unwrap();
 }
 
+#[test]
+fn syscall_returning_to_a_busy_p_queues_and_resumes() {
+    // GOMAXPROCS=1: while main blocks, a spinner takes the retaken P; when the call
+    // returns no P is free, so main queues globally (exitsyscall0) and runs again once
+    // the spinner's preemption check yields. Also for a goroutine locked to its thread
+    // (it waits in stoplockedm for the P to be handed over).
+    for locked in [false, true] {
+        gort::run_with(cfg(1), move || {
+            if locked {
+                gort::lock_os_thread();
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = Arc::clone(&stop);
+            let done: Chan<()> = Chan::new(1);
+            let d = done.clone();
+            gort::go(move || {
+                while !s.load(Ordering::Relaxed) {
+                    gort::preempt_check();
+                }
+                d.send(());
+            });
+            let t0 = Instant::now();
+            gort::syscall(|| std::thread::sleep(Duration::from_millis(50)));
+            assert!(t0.elapsed() >= Duration::from_millis(50));
+            stop.store(true, Ordering::Relaxed);
+            done.recv();
+            if locked {
+                gort::unlock_os_thread();
+            }
+        })
+        .unwrap();
+    }
+}
+
 static HOOK_RUNS: AtomicU64 = AtomicU64::new(0);
 
 fn hook() {
