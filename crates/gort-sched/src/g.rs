@@ -29,8 +29,9 @@ use crate::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 /// | Waiting | Runnable | `unpark` (Go's `goready`) |
 /// | Running | Dead | goroutine exit (on g0) |
 ///
-/// `Syscall` is Go's status for a goroutine in a blocking system call; gort enters it
-/// only once syscalls are wrapped (a later issue).
+/// `Syscall` is Go's status for a goroutine in a blocking system call; gort does not
+/// use it: a goroutine inside `syscall(f)` stays `Running` (its P is what changes,
+/// to `PStatus::Syscall`), since nothing else inspects a running goroutine's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum GStatus {
@@ -40,7 +41,7 @@ pub(crate) enum GStatus {
     Runnable = 1,
     /// Running user code on an M that holds a P; owns its stack.
     Running = 2,
-    /// In a system call (not used yet).
+    /// In a system call (unused: see above).
     Syscall = 3,
     /// Blocked; recorded in some wait queue that will ready it. Its stack is idle.
     Waiting = 4,
