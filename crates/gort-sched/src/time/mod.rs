@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::chan::Chan;
 use crate::m::{M, current_g, current_m};
 use crate::park::{Parker, WaitReason, park};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
 use timers::{Fire, NONE};
 
@@ -82,13 +83,11 @@ struct TimerState {
     active: bool,
     /// Ticker period in ns; 0 for a one-shot timer.
     period: u64,
-    /// The P whose heap holds the current entry (for the stale count), or null.
-    heap_p: *const crate::p::P,
+    /// The stale count of the P whose heap holds the current entry, or `None`. Shared
+    /// ownership, not a pointer to the P: a `Timer` is `Send + 'static` and may be
+    /// stopped or dropped after its scheduler, and with it the P, has been freed.
+    heap_stale: Option<Arc<AtomicUsize>>,
 }
-
-// SAFETY: `heap_p` is only a handle to a P, which lives as long as its scheduler and is
-// only used to bump an atomic counter.
-unsafe impl Send for TimerState {}
 
 impl TimerShared {
     fn new(period: Duration) -> Arc<Self> {
@@ -97,7 +96,7 @@ impl TimerShared {
                 seq: 0,
                 active: false,
                 period: u64::try_from(period.as_nanos()).unwrap_or(NONE - 1),
-                heap_p: core::ptr::null(),
+                heap_stale: None,
             }),
             chan: Chan::new(1),
         })
@@ -119,12 +118,11 @@ impl TimerShared {
         let was = s.active;
         s.active = false;
         s.seq += 1;
-        let p = core::mem::replace(&mut s.heap_p, core::ptr::null());
+        let stale = s.heap_stale.take();
         drop(s);
-        if was && !p.is_null() {
-            // SAFETY: Ps live as long as their scheduler, which outlives its timers'
-            // handles being used on it (see `TimerState::heap_p`).
-            unsafe { (*p).timers.note_stale() };
+        if was && let Some(stale) = stale {
+            // A hint for cleaning the heap; a live counter even if the P is gone.
+            stale.fetch_add(1, Ordering::Relaxed);
         }
         // Go 1.23: no value from before a stop/reset is received after it.
         let _ = self.chan.try_recv();
@@ -142,12 +140,15 @@ impl TimerShared {
             Some(m) => {
                 let sched = m.sched();
                 let when = timers::when_after(sched, d);
-                s.heap_p = m.p.get();
+                // The P `timers::add` pushes on. SAFETY: an M's P, and every P, lives as
+                // long as the scheduler, which runs this goroutine.
+                let p = unsafe { m.p.get().as_ref() }.or_else(|| sched.p(0));
+                s.heap_stale = p.map(|p| p.timers.stale_counter());
                 drop(s);
                 timers::add(m, when, Fire::Send(Arc::clone(this), seq));
             }
             None => {
-                s.heap_p = core::ptr::null();
+                s.heap_stale = None;
                 drop(s);
                 Self::spawn_helper(this, seq, Instant::now() + d);
             }
@@ -198,7 +199,7 @@ impl TimerShared {
             Some(when.saturating_add(s.period.saturating_mul(1 + (now - when) / s.period)))
         } else {
             s.active = false;
-            s.heap_p = core::ptr::null();
+            s.heap_stale = None;
             None
         };
         drop(s);

@@ -39,7 +39,9 @@ pub(crate) struct Timers {
     /// without it.
     when0: AtomicU64,
     /// Entries known to belong to stopped or reset timers. Atomic; a hint for cleaning.
-    stale: AtomicUsize,
+    /// Shared (`Arc`) with the timers whose entries are here, so a timer stopped after
+    /// its scheduler (and this P) has been freed bumps a live counter.
+    stale: Arc<AtomicUsize>,
 }
 
 impl Timers {
@@ -47,7 +49,7 @@ impl Timers {
         Self {
             heap: Mutex::new(TimerHeap::new()),
             when0: AtomicU64::new(NONE),
-            stale: AtomicUsize::new(0),
+            stale: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -56,9 +58,10 @@ impl Timers {
         self.when0.load(Ordering::SeqCst)
     }
 
-    /// Records that one entry became stale (its timer was stopped or reset).
-    pub(crate) fn note_stale(&self) {
-        self.stale.fetch_add(1, Ordering::Relaxed);
+    /// The stale-entry counter, for a timer pushing an entry here to keep (it outlives
+    /// this P: see [`crate::time::TimerShared::disarm`]).
+    pub(crate) fn stale_counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.stale)
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, TimerHeap<Fire>> {
