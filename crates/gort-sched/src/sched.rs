@@ -81,8 +81,15 @@ pub(crate) struct Sched {
     gfree_len: AtomicUsize,
     /// Every G ever allocated (Go: `allgs`). Own lock.
     allg: Mutex<Vec<GPtr>>,
-    /// Live goroutines (Go: `gcount`).
+    /// Live goroutines (Go: `gcount`). Decremented with Release at goroutine exit and
+    /// read with Acquire by `run_with`'s teardown (see `external_wakers`).
     ngoroutine: AtomicI64,
+    /// Threads that are not Ms of this scheduler (plain threads, another scheduler's
+    /// goroutines) currently inside [`Sched::ready`]. Such a waker holds no strong
+    /// reference, so `run_with` waits for this to reach 0 before dropping the scheduler.
+    /// Incremented (SeqCst) before the waker's status CAS publishes the G, decremented
+    /// (Release) as its last access to the scheduler.
+    external_wakers: AtomicUsize,
     /// Next goroutine-id batch start (Go: `sched.goidgen`).
     goid_gen: AtomicU64,
     /// Next M id.
@@ -155,6 +162,7 @@ impl Sched {
             gfree_len: AtomicUsize::new(0),
             allg: Mutex::new(Vec::new()),
             ngoroutine: AtomicI64::new(0),
+            external_wakers: AtomicUsize::new(0),
             goid_gen: AtomicU64::new(0),
             mid_gen: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
@@ -602,7 +610,29 @@ impl Sched {
     // ---- readying (Go: ready / goready) ----
 
     /// Makes waiting `g` runnable, or records an unpark that raced ahead of its park.
+    ///
+    /// A waker that is one of our Ms holds a strong reference to the scheduler (M0:
+    /// `run_with`'s) until its loop ends, so the scheduler outlives this call. Any other
+    /// waker holds none: once `g` is published it may run and exit, main may return, and
+    /// the scheduler could be freed while the waker is still in `wakep`. Such a waker is
+    /// counted in `external_wakers` from before its status CAS until its last access;
+    /// `run_with` reads `ngoroutine == 0` (Acquire, so after `g`'s exit, which is after
+    /// the CAS, which is after the increment) and then waits for the count to drain. If
+    /// `g` never exits, `ngoroutine > 0` and the scheduler is never freed.
     pub(crate) fn ready(&self, g: *mut G) {
+        let external = !current_m().is_some_and(|m| ptr::eq(m.sched, self));
+        if external {
+            self.external_wakers.fetch_add(1, Ordering::SeqCst);
+        }
+        self.ready_counted(g);
+        if external {
+            // The last access to `self` by an external waker.
+            self.external_wakers.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// [`Sched::ready`]'s body; the caller keeps the scheduler alive.
+    fn ready_counted(&self, g: *mut G) {
         // SAFETY: G structs live as long as their scheduler.
         let gr = unsafe { &*g };
         loop {
@@ -769,6 +799,9 @@ impl Sched {
 
 impl Drop for Sched {
     fn drop(&mut self) {
+        if self.external_wakers.load(Ordering::Acquire) != 0 {
+            throw("sched: freed while a waker outside it is still readying a goroutine");
+        }
         let allg = core::mem::take(self.allg.get_mut().unwrap_or_else(|e| e.into_inner()));
         for g in allg {
             // SAFETY: no M runs any more (each held a strong count); the Gs are ours.
@@ -964,7 +997,8 @@ fn goexit0(m: &M, g: *mut G) {
     gr.set_wait_reason(None);
     // SAFETY: we own the dead G.
     unsafe { *gr.name.get() = None };
-    sched.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+    // Release: `run_with` reading 0 (Acquire) happens after every exit (`Sched::ready`).
+    sched.ngoroutine.fetch_sub(1, Ordering::Release);
     // SAFETY: the M owns its P.
     let p = unsafe { &*m.p.get() };
     // SAFETY: the dead G's stack is ours; nothing runs on it any more.
@@ -1413,10 +1447,16 @@ where
     // dropping (the drop may free M0).
     let m0_arc = unsafe { (*m0r.sched_arc.get()).take() };
     drop(m0_arc);
-    if sched.ngoroutine() > 0 {
+    if sched.ngoroutine.load(Ordering::Acquire) > 0 {
         // Abandoned goroutines may still be unparked through stale handles; keep their
         // scheduler (and its G structs) alive for the rest of the process.
         core::mem::forget(Arc::clone(&sched));
+    } else {
+        // Every goroutine has exited; a waker outside the scheduler that readied one of
+        // them may still be in `ready` (see `Sched::ready`). None can start any more.
+        while sched.external_wakers.load(Ordering::Acquire) != 0 {
+            crate::sync::thread::yield_now();
+        }
     }
     drop(sched);
     result
