@@ -402,8 +402,19 @@ impl Sched {
     /// counted it in `mcount`.
     #[cfg(not(loom))]
     fn newm(&self, p: *mut P, spinning: bool) {
+        // `startm` checked `is_shutdown` under the lock, but `run_with` may have ended the
+        // scheduler since: then give the P back quietly instead of starting an M.
+        let Some(sched) = self.try_arc() else {
+            let mut l = self.lock();
+            l.mcount -= 1;
+            self.pidleput_locked(&mut l, p);
+            drop(l);
+            if spinning {
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        };
         let id = self.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
-        let sched = self.arc();
         let pp = PPtr(p);
         let spawned = thread::Builder::new()
             .name(format!("gort-m{id}"))
@@ -428,13 +439,11 @@ impl Sched {
         }
     }
 
-    /// A strong reference to this scheduler (valid while `run` runs; `startm` does not
-    /// start Ms after shutdown).
-    fn arc(&self) -> Arc<Sched> {
+    /// A strong reference to this scheduler, or `None` once `run_with` has ended it.
+    #[cfg(not(loom))]
+    fn try_arc(&self) -> Option<Arc<Sched>> {
         let me = self.me.lock().unwrap_or_else(|e| e.into_inner());
-        me.as_ref()
-            .map(Arc::clone)
-            .unwrap_or_else(|| throw("newm: scheduler has ended"))
+        me.as_ref().map(Arc::clone)
     }
 
     /// A spinning M found work: stop spinning and maybe wake another spinner (Go:
@@ -1473,4 +1482,34 @@ unsafe impl<T: Send> Send for SendPtr<T> {}
 /// Current GOMAXPROCS, or 0 outside a scheduler.
 pub(crate) fn gomaxprocs() -> usize {
     current_sched().map_or(0, |s| s.gomaxprocs() as usize)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code"
+    )]
+
+    use super::*;
+
+    /// Regression: `startm` passed its `is_shutdown` check, then `run_with` ended the
+    /// scheduler (cleared `me`) before `newm`: the P goes back quietly, no fatal error.
+    #[test]
+    fn startm_after_the_scheduler_ended_gives_the_p_back() {
+        // `me` is `None`, as after `run_with` has ended; `shutdown` is not yet seen.
+        let sched = Sched::new(Config::default());
+        sched.set_maxprocs(1);
+        assert_eq!(sched.npidle(), 1);
+        sched.startm(None, false);
+        assert_eq!(sched.npidle(), 1);
+        assert_eq!(sched.lock().mcount, 0);
+        sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+        sched.startm(None, true);
+        assert_eq!(sched.npidle(), 1);
+        assert_eq!(sched.nmspinning(), 0);
+        assert_eq!(sched.lock().mcount, 0);
+    }
 }
