@@ -22,6 +22,11 @@ use crate::sync::static_atomic::{AtomicU64, Ordering};
 /// touch, so a coroutine that uses 3 KiB costs one page of memory.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 
+/// Stack bytes a coroutine keeps below its header for its initial frame and the
+/// closure's frames: at least a page, or [`Coroutine::with_stack`] refuses the stack
+/// with [`Error::TooLarge`].
+const MIN_USABLE: usize = 4096;
+
 /// What [`Coroutine::resume`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoroutineResult<Y, R> {
@@ -68,6 +73,9 @@ pub struct Yielder<I, Y> {
     info: StackInfo,
     /// The segments `grow` linked to this stack.
     chain: StackChain,
+    /// The root segment's guard, to tell an overflow of a canary-guarded stack from a
+    /// call on another stack in [`Yielder::suspend`]'s check.
+    guard: GuardKind,
     /// A `Yielder` is tied to its coroutine's thread.
     _not_send: PhantomData<*mut ()>,
 }
@@ -87,8 +95,15 @@ impl<I, Y> Yielder<I, Y> {
     /// If the coroutine is dropped while suspended, this returns by unwinding (so the
     /// coroutine's stack frames are dropped); do not stop that unwind with `catch_unwind`
     /// for good, or every later `suspend` unwinds again.
+    ///
+    /// Calling it anywhere but on this coroutine's own stack (its root segment or the
+    /// segment `grow` runs it on) is a fatal error: the types allow it, since a coroutine
+    /// may hand its `&Yielder` to a nested coroutine as that one's input (the `'static`
+    /// bound on closures covers what they capture, not their argument types), but the
+    /// saved stack pointer would then lie on the other coroutine's stack.
     #[inline]
     pub fn suspend(&self, value: Y) -> I {
+        self.check_on_own_stack();
         let value = ManuallyDrop::new(value);
         // SAFETY: [1] we run on the coroutine's stack, entered by the `resume` that saved
         // its stack pointer in `caller` (the link); [2] nothing unwinds across: panics
@@ -106,6 +121,44 @@ impl<I, Y> Yielder<I, Y> {
     pub fn id(&self) -> u64 {
         self.info.id()
     }
+
+    /// Aborts (Go-style) unless the caller runs on the segment of this coroutine's stack
+    /// that is in use: the root while `grow` has linked none, else the deepest linked.
+    /// One range check on the fast path.
+    #[inline(always)]
+    fn check_on_own_stack(&self) {
+        let sp = crate::arch::stack_pointer();
+        let (limit, base, guard) = match self.chain.deepest_in_use() {
+            None => (self.info.limit(), self.info.base(), self.guard),
+            Some(segment) => segment,
+        };
+        if sp < limit || sp >= base {
+            suspend_off_stack(self.info.id(), sp, limit, base, guard);
+        }
+    }
+}
+
+/// The failed check of [`Yielder::suspend`]. Below the limit of a canary-guarded
+/// segment (a guard page would have faulted first), and not on another coroutine's or
+/// `grow`'s segment (which have footers), it is this coroutine overflowing its stack:
+/// reported as an overflow (exit 2). Anything else is a call on a foreign stack (fatal).
+#[cold]
+#[inline(never)]
+fn suspend_off_stack(id: u64, sp: usize, limit: usize, base: usize, guard: GuardKind) -> ! {
+    if guard == GuardKind::Canary && sp < limit {
+        // SAFETY: the canary word is the first usable word of this coroutine's segment in
+        // use, which is mapped while the coroutine lives (the caller holds its `Yielder`).
+        if unsafe { (limit as *const usize).read_volatile() } != crate::guard::CANARY {
+            crate::overflow::report_canary(limit, base);
+        }
+        if current::footer_of(sp).is_none() {
+            crate::overflow::report_below_limit("coroutine", id, sp, limit, base);
+        }
+    }
+    fatal_error(format_args!(
+        "runtime: Yielder::suspend called off its coroutine's stack (coroutine {id}, \
+         sp {sp:#x}, stack segment [{limit:#x}, {base:#x}))"
+    ))
 }
 
 /// The start of a coroutine's stack: the `Yielder` and the result slot at fixed offsets,
@@ -242,28 +295,44 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     }
 
     /// A coroutine running `f` on `stack`.
+    ///
+    /// The closure (with the coroutine's header) is stored at the top of `stack`, aligned
+    /// as its type requires; [`Error::TooLarge`] if that leaves less than a page of stack
+    /// below it. The closure is moved onto the stack below when the coroutine starts
+    /// (perhaps more than once, in unoptimized builds), so a large capture needs that much
+    /// stack too; running short there is reported as a stack overflow, as for any frame.
     pub fn with_stack<F>(stack: Stack, f: F) -> Result<Coroutine<I, Y, R>, Error>
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
         let align = align_of::<Header<I, Y, R, F>>().max(16);
         let size = size_of::<Header<I, Y, R, F>>() + current::FOOTER_SIZE;
-        // Keep at least a page of stack below the header for the closure to run.
-        if size + 4096 > stack.size() {
-            return Err(Error::TooLarge {
-                requested: size + 4096,
-                max: stack.size(),
-            });
-        }
+        // The header's address, rounded down to its alignment: an over-aligned closure
+        // can cost up to `align - 1` bytes more than `size`, so the room left below is
+        // checked on `at` itself, not on `size`.
+        let at = stack.base().checked_sub(size).map(|a| a & !(align - 1));
+        let at = match at {
+            Some(at) if at >= stack.limit() && at - stack.limit() >= MIN_USABLE => at,
+            _ => {
+                return Err(Error::TooLarge {
+                    // What this stack would need: the header, footer and alignment slack
+                    // above `at`, `MIN_USABLE` under it.
+                    requested: at
+                        .map_or(size.saturating_add(align - 1), |at| stack.base() - at)
+                        .saturating_add(MIN_USABLE),
+                    max: stack.size(),
+                });
+            }
+        };
         crate::overflow::install_overflow_handler();
-        let at = (stack.base() - size) & !(align - 1);
         let id = next_id();
         let header = at as *mut Header<I, Y, R, F>;
-        // SAFETY: [1] `[at, base)` (header, then footer) lies in `stack` (checked
-        // above), is aligned for the header, and is owned by this coroutine alone; [2] the
-        // chain's and the info's addresses are stable (the header never moves) and live
-        // as long as the coroutine, which is the only stack using them; the footer is
-        // cleared in `Drop` before they die.
+        // SAFETY: [1] `[at, base)` (header, then footer) lies in `stack` with
+        // `MIN_USABLE` bytes under it for the initial frame (checked above), is aligned
+        // for the header, and is owned by this coroutine alone; [2] the chain's and the
+        // info's addresses are stable (the header never moves) and live as long as the
+        // coroutine, which is the only stack using them; the footer is cleared in `Drop`
+        // before they die.
         unsafe {
             header.write(Header {
                 yielder: Yielder {
@@ -271,6 +340,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     _values: PhantomData,
                     info: StackInfo::new(&stack, id, "coroutine"),
                     chain: StackChain::new(),
+                    guard: stack.guard_kind(),
                     _not_send: PhantomData,
                 },
                 result: Cell::new(None),

@@ -8,6 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::arch;
 use crate::current::{self, Cache, StackInfo};
+use crate::guard::GuardKind;
 use crate::stack::Stack;
 
 /// Smallest segment `grow` links (a larger red zone asks for four times the red zone).
@@ -67,6 +68,18 @@ impl StackChain {
         // SAFETY: the segments past `keep` are not in use; no other reference into the
         // Vec is alive (see `segments`).
         unsafe { (*self.links.get()).truncate(keep) };
+    }
+
+    /// The bounds `(limit, base)` and guard of the deepest linked segment in use, or
+    /// `None` while the stack runs on its root segment.
+    #[inline]
+    pub(crate) fn deepest_in_use(&self) -> Option<(usize, usize, GuardKind)> {
+        let d = self.depth.get().checked_sub(1)?;
+        // SAFETY: shared access; see `segments`.
+        let links = unsafe { &*self.links.get() };
+        links
+            .get(d)
+            .map(|l| (l.stack.limit(), l.stack.base(), l.stack.guard_kind()))
     }
 
     /// Calls `f` with the live range of every segment of a suspended stack, from the

@@ -217,6 +217,19 @@ fn report(what: &str, id: Option<u64>, addr: usize, sp: usize, limit: usize, bas
     os::exit_now(2)
 }
 
+/// Reports an overflow of the segment `[limit, base)` of `what` `id` found by its stack
+/// pointer `sp` lying below `limit` (on a canary-guarded segment, whose canary the
+/// frames skipped).
+pub(crate) fn report_below_limit(what: &str, id: u64, sp: usize, limit: usize, base: usize) -> ! {
+    let mut b = FmtBuf::new();
+    let _ = write!(
+        b,
+        "runtime: {what} {id} overflowed its stack (sp below its limit)\nruntime: sp={sp:#x} stack=[{limit:#x}, {base:#x}]\nfatal error: stack overflow\n"
+    );
+    os::write_stderr(b.as_bytes());
+    os::exit_now(2)
+}
+
 /// Reports an overflow found by a clobbered canary on the segment `[limit, base)`.
 pub(crate) fn report_canary(limit: usize, base: usize) -> ! {
     let mut b = FmtBuf::new();

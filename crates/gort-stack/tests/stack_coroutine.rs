@@ -11,7 +11,9 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
-use gort_stack::{Coroutine, CoroutineResult, StackInfo, current, grow, stack_pointer};
+use gort_stack::{
+    Coroutine, CoroutineResult, Error, Stack, StackInfo, current, grow, stack_pointer,
+};
 
 #[test]
 fn values_flow_both_ways_until_return() {
@@ -230,4 +232,87 @@ fn trim_frees_cached_segments_beyond_the_next() {
     co.chain().trim();
     assert_eq!(co.chain().segments(), 1, "the next segment stays cached");
     co.resume(());
+}
+
+/// A capture aligned to 8 KiB: the coroutine's header holding it is placed at an 8 KiB
+/// boundary, up to 8 KiB - 1 below where its size alone would put it.
+#[derive(Clone, Copy)]
+#[repr(C, align(8192))]
+struct Aligned8K<const N: usize>([u8; N]);
+
+/// A coroutine whose closure captures an `Aligned8K<N>` of ones, on `stack`.
+fn over_aligned<const N: usize>(stack: Stack) -> Result<Coroutine<(), (), u64>, Error> {
+    let data = Aligned8K([1u8; N]);
+    Coroutine::with_stack(stack, move |_, ()| {
+        let d = std::hint::black_box(&data);
+        d.0.iter().map(|&b| u64::from(b)).sum()
+    })
+}
+
+/// 64 KiB stacks, one whose base is 8 KiB-aligned and one whose base is not (consecutive
+/// slots alternate: they are 64 KiB + a 4 KiB guard apart). All are kept alive while
+/// searching so that the pool hands out distinct slots.
+fn stacks_by_base_alignment() -> (Stack, Stack) {
+    let mut held = Vec::new();
+    let (mut aligned, mut unaligned) = (None, None);
+    for _ in 0..64 {
+        let s = Stack::new(64 * 1024).unwrap();
+        assert_eq!(s.size(), 64 * 1024);
+        match s.base() % 8192 {
+            0 if aligned.is_none() => aligned = Some(s),
+            4096 if unaligned.is_none() => unaligned = Some(s),
+            _ => held.push(s),
+        }
+        if aligned.is_some() && unaligned.is_some() {
+            break;
+        }
+    }
+    (aligned.unwrap(), unaligned.unwrap())
+}
+
+#[test]
+fn an_over_aligned_closure_that_leaves_no_stack_is_refused() {
+    // A capture of C bytes makes a C + 16 KiB header (the prefix padded to 8 KiB, the
+    // closure, the `Option` tag padded to 8 KiB), placed at an 8 KiB boundary below the
+    // 16-byte footer: 8 KiB below the base when that is 8 KiB-aligned, 4 KiB otherwise.
+    //
+    // C = 40 KiB: the 56 KiB header fits a 64 KiB stack with 8 KiB to spare by size
+    // alone, but on the aligned base it lands at the very bottom of the stack. It must be
+    // refused, not have its initial frame written into the guard page.
+    let (aligned, unaligned) = stacks_by_base_alignment();
+    let (limit, base) = (aligned.limit(), aligned.base());
+    match over_aligned::<40960>(aligned) {
+        Err(Error::TooLarge { requested, max }) => {
+            assert_eq!(max, 64 * 1024);
+            assert!(requested > max, "requested {requested}, max {max}");
+        }
+        other => panic!("stack [{limit:#x}, {base:#x}): expected TooLarge, got {other:?}"),
+    }
+    // On the other base the header lands 4 KiB higher: exactly the page a coroutine
+    // needs, so it is made (not run: moving the 40 KiB closure onto 4 KiB of stack would
+    // overflow, as it should).
+    let (limit, base) = (unaligned.limit(), unaligned.base());
+    let made = over_aligned::<40960>(unaligned);
+    assert!(made.is_ok(), "[{limit:#x}, {base:#x}): {made:?}");
+    // 16 KiB less capture: made on either base.
+    let (aligned, unaligned) = stacks_by_base_alignment();
+    for s in [aligned, unaligned] {
+        let (limit, base) = (s.limit(), s.base());
+        let made = over_aligned::<24576>(s);
+        assert!(made.is_ok(), "[{limit:#x}, {base:#x}): {made:?}");
+    }
+    // An over-aligned closure runs, reading its capture from the aligned header (on a
+    // stack with room for the copies of the closure that starting it makes).
+    for _ in 0..2 {
+        let mut co = over_aligned::<8192>(Stack::new(256 * 1024).unwrap()).unwrap();
+        assert_eq!(co.resume(()), CoroutineResult::Return(8192));
+    }
+    // 8 KiB more is refused by size alone.
+    let (aligned, unaligned) = stacks_by_base_alignment();
+    for s in [aligned, unaligned] {
+        assert!(matches!(
+            over_aligned::<49152>(s),
+            Err(Error::TooLarge { .. })
+        ));
+    }
 }

@@ -197,6 +197,56 @@ fn raw_switch_overflow_uses_the_scheduler_given_identity() {
     );
 }
 
+/// 16.5 KiB of locals: on a 16 KiB stack, runs into the page below it.
+#[inline(never)]
+fn clobber_below() {
+    let big = std::hint::black_box([1u8; 16 * 1024 + 512]);
+    std::hint::black_box(&big);
+}
+
+#[test]
+fn canary_fallback_detects_an_overflow_when_suspending_below_the_limit() {
+    let Some(out) = run_child(
+        "canary_fallback_detects_an_overflow_when_suspending_below_the_limit",
+        "canary-suspend",
+        || {
+            let pool = pool_with_policy(GuardPolicy::Canary, 1 << 20);
+            // The second slot: what runs past its limit lands in the first slot's memory.
+            let _below = pool.alloc(16 * 1024).unwrap();
+            let stack = pool.alloc(16 * 1024).unwrap();
+            let mut co: Coroutine<(), (), ()> = Coroutine::with_stack(stack, |y, ()| {
+                // Suspends with its stack pointer below the limit, having written nothing
+                // near it (the canary stays intact): `suspend`'s stack check reports the
+                // overflow before switching.
+                let mut big = std::mem::MaybeUninit::<[u8; 32 * 1024]>::uninit();
+                std::hint::black_box(&mut big);
+                y.suspend(());
+                std::hint::black_box(&mut big);
+            })
+            .unwrap();
+            eprintln!("child: resuming, id {}", co.id());
+            co.resume(());
+            eprintln!("child: the resume returned");
+        },
+    ) else {
+        return;
+    };
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("the resume returned"), "stderr: {err}");
+    let id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child: resuming, id "))
+        .unwrap();
+    assert!(
+        err.contains(&format!(
+            "runtime: coroutine {id} overflowed its stack (sp below its limit)"
+        )),
+        "stderr: {err}"
+    );
+    assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
+}
+
 #[test]
 fn canary_fallback_detects_an_overflow_when_the_coroutine_switches_back() {
     let Some(out) = run_child(
@@ -213,10 +263,10 @@ fn canary_fallback_detects_an_overflow_when_the_coroutine_switches_back() {
                 // A first suspension within bounds, so the overflow is found on a later
                 // resume (the checked slow path), not only on the first.
                 y.suspend(());
-                // 16.5 KiB of locals on a 16 KiB stack: runs into the unprotected page below.
-                let big = std::hint::black_box([1u8; 16 * 1024 + 512]);
+                // Runs into the unprotected page below and returns: `suspend` is called
+                // within bounds, so the clobbered canary is found by `resume`.
+                clobber_below();
                 y.suspend(());
-                std::hint::black_box(big);
             })
             .unwrap();
             co.resume(());
