@@ -1319,6 +1319,10 @@ pub(crate) fn handoffp(sched: &Sched, p: *mut P) {
 
 // ---- on the goroutine's own stack ----
 
+/// Rounds of dropping goroutine-locals at goroutine exit before the values that
+/// destructors keep re-creating are leaked (POSIX: `PTHREAD_DESTRUCTOR_ITERATIONS`, 4).
+const GLS_DROP_ROUNDS: usize = 4;
+
 /// Every goroutine starts here on its own stack (Go: `goexit` frame + the fn).
 ///
 /// # Safety
@@ -1330,12 +1334,28 @@ unsafe extern "C" fn g_entry(arg: usize) -> ! {
     if let Err(payload) = r {
         crate::panicking::goroutine_panicked(g, &*payload);
     }
-    // Drop goroutine-locals here, on the goroutine's stack, where they may block.
-    // SAFETY: only the running G touches its own map.
-    let locals = unsafe { (*(*g).gls.get()).take() };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(locals)));
-    if let Err(payload) = r {
-        crate::panicking::goroutine_panicked(g, &*payload);
+    // Drop goroutine-locals here, on the goroutine's stack, where they may block. A
+    // destructor may touch a goroutine-local again and re-populate the map, which must
+    // not reach the next goroutine to reuse this G: drop until empty, for a bounded
+    // number of rounds (as POSIX's PTHREAD_DESTRUCTOR_ITERATIONS), then leak the rest.
+    for round in 0.. {
+        // SAFETY: only the running G touches its own map; no borrow of it is live here.
+        let locals = unsafe { (*(*g).gls.get()).take() };
+        if locals.is_empty() {
+            break;
+        }
+        if round == GLS_DROP_ROUNDS {
+            eprintln!(
+                "runtime: goroutine-local destructors keep re-creating values; leaking {}",
+                locals.len()
+            );
+            core::mem::forget(locals);
+            break;
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(locals)));
+        if let Err(payload) = r {
+            crate::panicking::goroutine_panicked(g, &*payload);
+        }
     }
     let m = current_m().unwrap_or_else(|| throw("goexit: no M"));
     m.action.set(Action::Exit);
