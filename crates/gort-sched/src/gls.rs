@@ -23,6 +23,29 @@ impl core::fmt::Debug for Gls {
 }
 
 impl Gls {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: usize) -> Option<*const dyn Any> {
+        self.slots
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| &**v as *const dyn Any)
+    }
+
+    /// The value under `key`, inserting `v` if there is none; also returns `v` back if it
+    /// was not inserted, for the caller to drop once it holds no borrow of the map.
+    fn get_or_insert(
+        &mut self,
+        key: usize,
+        v: Box<dyn Any>,
+    ) -> (*const dyn Any, Option<Box<dyn Any>>) {
+        if let Some(found) = self.get(key) {
+            return (found, Some(v));
+        }
+        let ptr: *const dyn Any = &*v;
+        self.slots.push((key, v));
+        (ptr, None)
+    }
+
     /// Takes every value out (to drop them on the goroutine's own stack).
     pub(crate) fn take(&mut self) -> Vec<(usize, Box<dyn Any>)> {
         core::mem::take(&mut self.slots)
@@ -65,24 +88,29 @@ impl<T: 'static> GoroutineLocal<T> {
     }
 
     /// Runs `f` with this goroutine's value; `None` when not called on a goroutine.
+    /// `init` and `f` may use other goroutine-locals (or, in `f`, this one) freely.
     pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Option<R> {
         let g = m::current_g()?;
         let key = self as *const Self as usize;
-        // SAFETY: only the running goroutine touches its own map, and `f` gets a shared
-        // reference to a boxed value that stays put even if `f` adds other keys (the
-        // map is re-borrowed below only for lookup or push, never for removal).
-        let gls = unsafe { &mut *(*g).gls.get() };
-        let idx = match gls.slots.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
+        // SAFETY: only the running goroutine touches its own map; this borrow ends here,
+        // before any user code runs.
+        let found = unsafe { (*(*g).gls.get()).get(key) };
+        let value = match found {
+            Some(v) => v,
             None => {
+                // No borrow of the map is held while `init` runs: it may use
+                // goroutine-locals itself.
                 let v: Box<dyn Any> = Box::new((self.init)());
-                gls.slots.push((key, v));
-                gls.slots.len() - 1
+                // SAFETY: as above; a fresh borrow, ended before `spare` is dropped.
+                let (v, spare) = unsafe { (*(*g).gls.get()).get_or_insert(key, v) };
+                // `init` reached this key through a nested `with`: keep the first value.
+                drop(spare);
+                v
             }
         };
-        let value: *const dyn Any = &*gls.slots[idx].1;
-        // SAFETY: boxes are never removed while the goroutine runs, so the value
-        // outlives `f` even if `f` grows `slots` (moving the boxes, not their contents).
+        // SAFETY: boxes are never removed while the goroutine runs (only at its exit,
+        // after its function returned), so the value outlives `f` even if `f` grows the
+        // map (moving the boxes, not their contents).
         let value = unsafe { &*value };
         value.downcast_ref::<T>().map(f)
     }

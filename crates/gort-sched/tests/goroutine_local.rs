@@ -91,3 +91,22 @@ fn a_destructor_that_recreates_itself_forever_is_bounded() {
     // Four rounds of drops, then the fifth value is leaked.
     assert_eq!(LOOPER_DROPS.load(Ordering::SeqCst), 4);
 }
+
+static BASE: GoroutineLocal<Cell<u32>> = GoroutineLocal::new(|| Cell::new(40));
+
+/// Its `init` uses another goroutine-local (a nested `with` while the outer one is
+/// creating a value).
+static DERIVED: GoroutineLocal<u32> = GoroutineLocal::new(|| BASE.with(Cell::get).unwrap() + 2);
+
+#[test]
+fn init_may_use_other_goroutine_locals() {
+    let got = run_with(Config::default(), || {
+        DERIVED.with(|d| {
+            // `f` may use this and other goroutine-locals too.
+            BASE.with(|b| b.set(*d));
+            *d + DERIVED.with(|d2| *d2).unwrap()
+        })
+    })
+    .unwrap();
+    assert_eq!(got, Some(84));
+}
