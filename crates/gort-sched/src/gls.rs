@@ -56,29 +56,41 @@ impl Gls {
 /// each goroutine sees its own value, created by `init` on first use and dropped when
 /// the goroutine exits. Outside a goroutine, `with` returns `None`.
 ///
+/// `T` must be `Send`: a goroutine, and with it its values, may resume on another OS
+/// thread after any blocking point.
+///
 /// ```
 /// use std::cell::Cell;
 /// use gort_sched::GoroutineLocal;
 /// static COUNTER: GoroutineLocal<Cell<u32>> = GoroutineLocal::new(|| Cell::new(0));
 /// assert_eq!(COUNTER.with(|c| c.get()), None); // not on a goroutine
 /// ```
-pub struct GoroutineLocal<T: 'static> {
+///
+/// A value that must stay on one thread is refused:
+///
+/// ```compile_fail,E0277
+/// use std::rc::Rc;
+/// use gort_sched::GoroutineLocal;
+/// static SHARED: GoroutineLocal<Rc<u32>> = GoroutineLocal::new(|| Rc::new(0));
+/// ```
+pub struct GoroutineLocal<T: Send + 'static> {
     init: fn() -> T,
     /// Makes the static's address unique even for zero-sized payloads.
     _unique: UnsafeCell<u8>,
 }
 
 // SAFETY: the static itself holds no value (values live in each goroutine's map, touched
-// only by that goroutine); `_unique` is never accessed.
-unsafe impl<T: 'static> Sync for GoroutineLocal<T> {}
+// only by that goroutine, which may move between threads: hence `T: Send`); `_unique` is
+// never accessed.
+unsafe impl<T: Send + 'static> Sync for GoroutineLocal<T> {}
 
-impl<T: 'static> core::fmt::Debug for GoroutineLocal<T> {
+impl<T: Send + 'static> core::fmt::Debug for GoroutineLocal<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("GoroutineLocal")
     }
 }
 
-impl<T: 'static> GoroutineLocal<T> {
+impl<T: Send + 'static> GoroutineLocal<T> {
     /// A key whose value starts as `init()` in each goroutine.
     pub const fn new(init: fn() -> T) -> Self {
         GoroutineLocal {

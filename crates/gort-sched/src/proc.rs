@@ -12,9 +12,16 @@ use crate::sync::atomic::Ordering;
 /// Fails with [`Error::NoRuntime`] when called outside a goroutine of a running
 /// scheduler, and [`Error::Stack`] when no stack can be had.
 ///
-/// A goroutine may resume on another OS thread after any blocking operation or
-/// yield, so it must not hold a `thread_local!` borrow across one: use
-/// [`GoroutineLocal`](crate::GoroutineLocal) or [`lock_os_thread`] instead.
+/// # Hazard: goroutines migrate between OS threads
+///
+/// A goroutine may resume on another OS thread after any blocking point (channel and
+/// `gosync` operations, sleeps, [`yield_now`], spawning, [`preempt_check!`](crate::preempt_check)).
+/// Rust's `Send` cannot express this: a `!Send` value held across such a point is then
+/// used on a thread other than the one it was made on. That includes a `thread_local!`
+/// borrow (or an `Rc` cloned out of one), `std::io::StdoutLock`, and a guard of
+/// `std::sync::Mutex` (unlocked from another thread, which some platforms forbid). Drop
+/// such values before blocking, use [`GoroutineLocal`](crate::GoroutineLocal) for
+/// per-goroutine state, or pin the goroutine to its thread with [`lock_os_thread`].
 pub fn spawn<F: FnOnce() + Send + 'static>(f: F) -> Result<u64, Error> {
     spawn_with(None, None, f)
 }

@@ -763,6 +763,10 @@ impl Sched {
         if !l.runq.is_empty() {
             return;
         }
+        // Only goroutines count as wakers, as in Go (which does not count non-Go
+        // threads): a plain thread about to send to a waiting goroutine does not keep
+        // this from reporting a deadlock. Workaround for such programs: wait with a
+        // timeout (a pending timer keeps an M out of `stopm`) or inside `syscall`.
         if cfg!(loom) {
             // Loom models ready goroutines from plain threads, which a real program
             // cannot count on (Go counts only goroutines); do not end the model.

@@ -67,3 +67,18 @@ fn other_schedulers_goroutine_wakes_main_which_returns_at_once() {
         other.join().unwrap();
     }
 }
+
+#[test]
+fn waiting_inside_syscall_for_a_plain_thread_is_not_a_deadlock() {
+    for _ in 0..50 {
+        let c: Chan<u32> = Chan::new(0);
+        let tx = c.clone();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1));
+            tx.send(5);
+        });
+        let got = run_with(config(1), move || gort_sched::syscall(|| c.recv())).unwrap();
+        assert_eq!(got, Some(5));
+        sender.join().unwrap();
+    }
+}

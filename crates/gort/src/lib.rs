@@ -46,11 +46,25 @@
 //! | a blocking syscall (`entersyscall`) | [`syscall()`](fn@syscall)`(\|\| ...)` |
 //! | `sync.WaitGroup` etc. | `sync::WaitGroup` etc. |
 //!
-//! # Hazard: `thread_local!`
+//! # Hazard: goroutines migrate between OS threads
 //!
-//! A goroutine may resume on another OS thread after any blocking operation or
-//! [`yield_now`]. Do not hold a `thread_local!` borrow across one; use
-//! [`GoroutineLocal`] or [`lock_os_thread`].
+//! A goroutine may resume on another OS thread after any blocking point: channel and
+//! `sync` operations, sleeps, [`yield_now`], spawning, [`preempt_check!`]. Rust's `Send`
+//! cannot express this, so the compiler does not stop a `!Send` value held across such
+//! a point from being used on another thread than the one it was made on: a
+//! `thread_local!` borrow (or an `Rc` cloned out of one), `std::io::StdoutLock`, a guard
+//! of `std::sync::Mutex` (which is then unlocked from another thread, undefined on some
+//! platforms). Drop such values before blocking, keep per-goroutine state in a
+//! [`GoroutineLocal`] (whose values must be `Send`), or pin the goroutine to its thread
+//! with [`lock_os_thread`].
+//!
+//! # Plain threads and deadlock detection
+//!
+//! As Go does not count non-Go threads, the deadlock check counts only goroutines as
+//! wakers: if every goroutine waits on something only a plain `std::thread` will do
+//! (send on a channel, unlock), the program stops with `all goroutines are asleep -
+//! deadlock!`. Wait with a timeout (`select!` with a [`time::after`] case; a pending timer
+//! keeps the check quiet) or do the wait inside [`syscall()`](fn@syscall).
 //!
 //! # Not done yet
 //!
@@ -218,6 +232,10 @@ where
 ///
 /// Called outside [`run`] (or when no stack can be had) it prints the reason and exits
 /// with status 2; [`Builder::spawn`] returns the error instead.
+///
+/// The goroutine may move between OS threads at any blocking point: see the crate docs'
+/// hazard section before holding a `!Send` value (a `thread_local!` borrow, a
+/// `StdoutLock`, a `std::sync::MutexGuard`) across one.
 pub fn go<F: FnOnce() + Send + 'static>(f: F) {
     if let Err(e) = gort_sched::spawn(f) {
         die(&e);
