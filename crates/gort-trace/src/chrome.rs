@@ -57,7 +57,8 @@ struct Out<W: Write> {
 }
 
 impl<W: Write> Out<W> {
-    fn head(&mut self, name: &str, ph: &str, pid: u64, tid: u64, ts: u64) -> io::Result<()> {
+    /// Opens an event object with the fields every event has.
+    fn open(&mut self, name: &str, ph: &str, pid: u64, tid: u64) -> io::Result<()> {
         self.w.newline()?;
         self.w.begin_object()?;
         self.w.key("name")?;
@@ -67,7 +68,12 @@ impl<W: Write> Out<W> {
         self.w.key("pid")?;
         self.w.uint(pid)?;
         self.w.key("tid")?;
-        self.w.uint(tid)?;
+        self.w.uint(tid)
+    }
+
+    /// Opens a timed event object.
+    fn head(&mut self, name: &str, ph: &str, pid: u64, tid: u64, ts: u64) -> io::Result<()> {
+        self.open(name, ph, pid, tid)?;
         self.w.key("ts")?;
         self.w.micros(ts)
     }
@@ -161,40 +167,14 @@ impl<W: Write> Out<W> {
     }
 
     fn meta(&mut self, what: &str, pid: u64, tid: u64, name: &str) -> io::Result<()> {
-        self.w.newline()?;
-        self.w.begin_object()?;
-        self.w.key("name")?;
-        self.w.string(what)?;
-        self.w.key("ph")?;
-        self.w.string("M")?;
-        self.w.key("pid")?;
-        self.w.uint(pid)?;
-        self.w.key("tid")?;
-        self.w.uint(tid)?;
-        self.w.key("args")?;
-        self.w.begin_object()?;
-        self.w.key("name")?;
-        self.w.string(name)?;
-        self.w.end_object()?;
+        self.open(what, "M", pid, tid)?;
+        self.args(&[("name", Arg::S(name))])?;
         self.w.end_object()
     }
 
     fn sort_index(&mut self, what: &str, pid: u64, tid: u64, index: u64) -> io::Result<()> {
-        self.w.newline()?;
-        self.w.begin_object()?;
-        self.w.key("name")?;
-        self.w.string(what)?;
-        self.w.key("ph")?;
-        self.w.string("M")?;
-        self.w.key("pid")?;
-        self.w.uint(pid)?;
-        self.w.key("tid")?;
-        self.w.uint(tid)?;
-        self.w.key("args")?;
-        self.w.begin_object()?;
-        self.w.key("sort_index")?;
-        self.w.uint(index)?;
-        self.w.end_object()?;
+        self.open(what, "M", pid, tid)?;
+        self.args(&[("sort_index", Arg::U(index))])?;
         self.w.end_object()
     }
 }
