@@ -5,6 +5,8 @@
 use core::fmt::Write as _;
 use std::io::Write as _;
 
+use gort_stack::{GuardPolicy, guard_policy};
+
 use crate::g::GStatus;
 use crate::sched::Sched;
 use crate::sync::Arc;
@@ -50,6 +52,9 @@ pub(crate) fn format(sched: &Sched, detail: bool) -> String {
                 );
             }
         }
+        // Not in Go's output: how goroutine stacks are guarded (gort-stack's policy), so an
+        // old kernel's fallback is visible where a Go programmer looks at scheduler state.
+        let _ = writeln!(s, "  stacks: guard={}", guard_policy_name(guard_policy()));
         for g in sched.allg() {
             // SAFETY: G structs live as long as their scheduler.
             let gr = unsafe { &*g.0 };
@@ -78,6 +83,16 @@ pub(crate) fn format(sched: &Sched, detail: bool) -> String {
         s.push_str("]\n");
     }
     s
+}
+
+/// A short name for a guard policy in the scheddetail output.
+fn guard_policy_name(policy: GuardPolicy) -> String {
+    match policy {
+        GuardPolicy::MadviseGuard => "madvise".to_string(),
+        GuardPolicy::Mprotect { budget } => format!("mprotect(budget={budget})"),
+        GuardPolicy::Canary => "canary".to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The monitor thread printing schedtrace lines.

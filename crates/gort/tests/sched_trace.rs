@@ -108,4 +108,10 @@ fn scheddetail_adds_p_and_g_lines() {
         "{err}"
     );
     assert!(err.lines().any(|l| l.starts_with("  G1: status=")), "{err}");
+    // gort's addition: the stack guard policy, which this kernel (>= 6.13) gives as
+    // madvise; older kernels show mprotect(budget=N) or canary.
+    assert!(
+        err.lines().any(|l| l.starts_with("  stacks: guard=")),
+        "{err}"
+    );
 }
