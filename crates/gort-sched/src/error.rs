@@ -21,6 +21,8 @@ pub enum Error {
     NestedRun,
     /// An OS thread for a new M could not be created.
     ThreadSpawn(std::io::ErrorKind),
+    /// The execution tracer failed (its file could not be created or written).
+    Trace(gort_trace::Error),
 }
 
 impl core::fmt::Display for Error {
@@ -39,6 +41,7 @@ impl core::fmt::Display for Error {
             }
             Error::NestedRun => f.write_str("gort::run called inside a running gort runtime"),
             Error::ThreadSpawn(k) => write!(f, "cannot create an OS thread: {k:?}"),
+            Error::Trace(e) => write!(f, "execution trace: {e}"),
         }
     }
 }
@@ -48,5 +51,23 @@ impl std::error::Error for Error {}
 impl From<gort_stack::Error> for Error {
     fn from(e: gort_stack::Error) -> Self {
         Error::Stack(e)
+    }
+}
+
+impl From<gort_trace::Error> for Error {
+    /// A bad `GORT_TRACE` becomes [`Error::InvalidEnv`], like the other variables.
+    fn from(e: gort_trace::Error) -> Self {
+        match e {
+            gort_trace::Error::InvalidEnv {
+                var,
+                value,
+                expected,
+            } => Error::InvalidEnv {
+                var,
+                value,
+                expected,
+            },
+            e => Error::Trace(e),
+        }
     }
 }

@@ -70,6 +70,7 @@ mod sched;
 mod schedtrace;
 mod syscall;
 mod sysmon;
+mod trace;
 
 pub use config::{Config, DEFAULT_STACK_SIZE, MAX_PROCS, parse_maxprocs};
 pub use error::Error;

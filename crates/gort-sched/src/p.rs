@@ -106,6 +106,10 @@ pub(crate) struct P {
     /// `schedtick + 1` of a time slice sysmon asked to end, or 0 (Go: `gp.preempt`, kept
     /// per P). Atomic; written by sysmon, cleared by `preempt_check`.
     pub(crate) preempt: AtomicU32,
+    /// This P's execution-trace writer. Owned by the owning M (like `gfree`); flushed
+    /// when the P is dropped.
+    #[cfg(not(loom))]
+    pub(crate) trace: crate::trace::PTrace,
 }
 
 // SAFETY: a P is shared between Ms: the run queue is thread-safe, the atomics are
@@ -140,6 +144,8 @@ impl P {
             timers: crate::time::timers::Timers::new(),
             syscalltick: AtomicU32::new(0),
             preempt: AtomicU32::new(0),
+            #[cfg(not(loom))]
+            trace: crate::trace::PTrace::new(id),
         }
     }
 

@@ -109,6 +109,32 @@ impl WaitReason {
     }
 }
 
+impl From<WaitReason> for gort_trace::BlockReason {
+    /// The one mapping from scheduler wait reasons to trace block reasons (same names,
+    /// same strings).
+    fn from(r: WaitReason) -> Self {
+        use gort_trace::BlockReason as B;
+        match r {
+            WaitReason::ChanReceive => B::ChanReceive,
+            WaitReason::ChanSend => B::ChanSend,
+            WaitReason::Select => B::Select,
+            WaitReason::SelectNoCases => B::SelectNoCases,
+            WaitReason::ChanReceiveNil => B::ChanReceiveNil,
+            WaitReason::ChanSendNil => B::ChanSendNil,
+            WaitReason::SyncMutexLock => B::SyncMutexLock,
+            WaitReason::SyncRWMutexRLock => B::SyncRWMutexRLock,
+            WaitReason::SyncRWMutexLock => B::SyncRWMutexLock,
+            WaitReason::SyncCondWait => B::SyncCondWait,
+            WaitReason::SyncWaitGroupWait => B::SyncWaitGroupWait,
+            WaitReason::Semacquire => B::Semacquire,
+            WaitReason::Sleep => B::Sleep,
+            WaitReason::IoWait => B::IoWait,
+            WaitReason::Preempted => B::Preempted,
+            WaitReason::FinalizerWait => B::FinalizerWait,
+        }
+    }
+}
+
 impl core::fmt::Display for WaitReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
@@ -293,6 +319,14 @@ mod tests {
             });
             park(WaitReason::ChanSend, move || drop(g));
             t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn wait_reasons_map_to_trace_block_reasons_with_the_same_string() {
+        for r in WaitReason::ALL {
+            let b: gort_trace::BlockReason = r.into();
+            assert_eq!(b.as_str(), r.as_str(), "{r:?}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! `wakep`, `startm`, `stopm`). See the crate docs for the overview.
 
 use core::ptr;
+use gort_trace::Emit as _;
 use std::collections::VecDeque;
 
 use gort_stack::{Stack, StackInfo};
@@ -38,7 +39,7 @@ pub(crate) struct Locked {
     /// Global run queue (Go: `sched.runq`).
     pub(crate) runq: VecDeque<GPtr>,
     /// Idle Ps (Go: `sched.pidle`).
-    pidle: Vec<*mut P>,
+    pub(crate) pidle: Vec<*mut P>,
     /// Idle Ms waiting for work (Go: `sched.midle`).
     midle: Vec<*const M>,
     /// Ms created and not exited (Go: `mcount()`).
@@ -317,6 +318,7 @@ impl Sched {
         pr.set_status(PStatus::Running);
         pr.m_id.store(m.id, Ordering::Relaxed);
         m.p.set(p);
+        crate::trace::on_p(pr, |w| w.proc_start());
     }
 
     fn releasep(&self, m: &M) -> *mut P {
@@ -324,6 +326,8 @@ impl Sched {
         if p.is_null() {
             throw("releasep: M has no P");
         }
+        // SAFETY: Ps live as long as the scheduler; we owned it until just now.
+        crate::trace::on_p(unsafe { &*p }, |w| w.proc_stop());
         // SAFETY: Ps live as long as the scheduler. As in Go, a released P is Idle
         // until someone acquires it (directly handed over, or from the idle list).
         unsafe { (*p).set_status(PStatus::Idle) };
@@ -504,6 +508,17 @@ impl Sched {
         let old = gr.status();
         gr.cas_status(old, GStatus::Runnable);
         self.ngoroutine.fetch_add(1, Ordering::Relaxed);
+        // Before the G is queued, so its create precedes its start on any P.
+        crate::trace::on_p(pr, |w| {
+            let parent = m.curg.get();
+            let parent = if parent.is_null() {
+                0
+            } else {
+                // SAFETY: the current goroutine's G lives as long as its scheduler.
+                unsafe { (*parent).goid() }
+            };
+            w.go_create(goid, parent);
+        });
         // SAFETY: the current M owns `p`.
         if let Some(batch) = unsafe { pr.runq.push(g, true) } {
             self.globrunqput_batch(&batch);
@@ -657,6 +672,11 @@ impl Sched {
                     )
                     .is_ok()
                 {
+                    let here = match current_m() {
+                        Some(m) if ptr::eq(m.sched, self) => m.p.get(),
+                        _ => ptr::null_mut(),
+                    };
+                    crate::trace::here(here, |w| w.go_unblock(gr.goid()));
                     break;
                 }
             } else if s == GStatus::Running as u32 {
@@ -739,6 +759,11 @@ impl Sched {
             }
         }
         drop(l);
+        let here = match current_m() {
+            Some(m) if ptr::eq(m.sched, self) => m.p.get(),
+            _ => ptr::null_mut(),
+        };
+        crate::trace::here(here, |w| w.gomaxprocs(n));
         if n > old && self.runq_len() > 0 {
             self.wakep();
         }
@@ -877,6 +902,8 @@ pub(crate) fn mstart(m: &M) {
     // Shutdown: give the P back and leave.
     if !m.p.get().is_null() {
         let p = sched.releasep(m);
+        // SAFETY: Ps live as long as the scheduler; we still are its only user.
+        crate::trace::on_p(unsafe { &*p }, |w| w.flush());
         let mut l = sched.lock();
         // SAFETY: Ps live as long as the scheduler.
         unsafe { (*p).set_status(PStatus::Dead) };
@@ -902,6 +929,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     // SAFETY: G structs live as long as their scheduler; we own this runnable G.
     let gr = unsafe { &*g };
     gr.cas_status(GStatus::Runnable, GStatus::Running);
+    crate::trace::on_p(p, |w| w.go_start(gr.goid()));
     // SAFETY: we own the running G's stack slot and context.
     unsafe {
         let slot = &mut *gr.stack.get();
@@ -939,6 +967,10 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
             park_commit(m, g);
         }
         Action::Yield => {
+            // SAFETY: the M owns its P.
+            crate::trace::on_p(unsafe { &*m.p.get() }, |w| {
+                w.go_stop(gr.goid(), gort_trace::StopReason::Yield);
+            });
             gr.cas_status(GStatus::Running, GStatus::Runnable);
             if m.lockedg.get() == g {
                 // A locked goroutine keeps its M: run it again directly.
@@ -958,6 +990,14 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
 fn park_commit(m: &M, g: *mut G) {
     // SAFETY: G structs live as long as their scheduler.
     let gr = unsafe { &*g };
+    // Before the G is published as Waiting: a waker's unblock follows this block.
+    // SAFETY: the M owns its P.
+    crate::trace::on_p(unsafe { &*m.p.get() }, |w| {
+        let reason = gr
+            .wait_reason()
+            .map_or(gort_trace::BlockReason::Other, Into::into);
+        w.go_block(gr.goid(), reason);
+    });
     let running = GStatus::Running as u32;
     if gr
         .status
@@ -984,6 +1024,8 @@ fn park_commit(m: &M, g: *mut G) {
     {
         throw("park: g in a bad status");
     }
+    // SAFETY: the M owns its P.
+    crate::trace::on_p(unsafe { &*m.p.get() }, |w| w.go_unblock(gr.goid()));
     gr.set_wait_reason(None);
     if m.lockedg.get() == g {
         m.lockedg_ready.set(true);
@@ -1002,6 +1044,8 @@ fn goexit0(m: &M, g: *mut G) {
     let sched = m.sched();
     // SAFETY: G structs live as long as their scheduler; the exited G is ours.
     let gr = unsafe { &*g };
+    // SAFETY: the M owns its P.
+    crate::trace::on_p(unsafe { &*m.p.get() }, |w| w.go_end(gr.goid()));
     gr.cas_status(GStatus::Running, GStatus::Dead);
     gr.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
     if m.lockedg.get() == g {
@@ -1156,6 +1200,7 @@ fn retire_p(m: &M) {
     let p = sched.releasep(m);
     // SAFETY: we owned the P until just now; nobody else takes a Dead P.
     let pr = unsafe { &*p };
+    crate::trace::on_p(pr, |w| w.flush());
     // SAFETY: we still are the queue's only owner.
     let gs = unsafe { pr.runq.drain() };
     let mut l = sched.lock();
@@ -1195,6 +1240,7 @@ fn steal_work(m: &M, p: &P) -> Option<*mut G> {
             }
             // SAFETY: the M owns `p`, and `victim` is another P.
             if let Some(g) = unsafe { p.runq.steal_from(&victim.runq, last, true) } {
+                crate::trace::on_p(p, |w| w.proc_steal(victim.id, p.runq.len() + 1));
                 return Some(g);
             }
         }
@@ -1475,6 +1521,7 @@ where
     if let Some(h) = monitor {
         h.stop();
     }
+    crate::trace::flush_idle_ps(&sched);
     *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = None;
     // SAFETY: this thread owns M0's `sched_arc`; M0's loop has ended. Take it out before
     // dropping (the drop may free M0).

@@ -2,6 +2,7 @@
 //! `exitsyscall`, `exitsyscallfast`, `exitsyscall0`).
 
 use core::ptr;
+use gort_trace::Emit as _;
 
 use crate::g::{G, GStatus};
 use crate::m::{Action, M, current_g, current_m, set_current_m};
@@ -32,7 +33,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     }
     // SAFETY: the M owns its P; Ps live as long as the scheduler.
     let pr = unsafe { &*p };
-    entersyscall(m, pr);
+    entersyscall(m, g, pr);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     exitsyscall(m, g, pr);
     match r {
@@ -42,7 +43,9 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Detaches the P from the M and leaves it in `Syscall` for sysmon (Go: `reentersyscall`).
-fn entersyscall(m: &M, p: &P) {
+fn entersyscall(m: &M, g: *mut G, p: &P) {
+    // SAFETY: `g` is the goroutine running on this thread; we still own `p`.
+    crate::trace::on_p(p, |w| w.syscall_begin(unsafe { (*g).goid() }));
     p.syscalltick.fetch_add(1, Ordering::Relaxed);
     m.p.set(ptr::null_mut());
     // Publishes the detach: from here sysmon may CAS it to Idle and hand it off.
@@ -69,6 +72,7 @@ fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
     {
         oldp.m_id.store(m.id, Ordering::Relaxed);
         m.p.set(ptr::from_ref(oldp).cast_mut());
+        syscall_end_on_p(oldp, g);
         return;
     }
     // 2. Any idle P (Go: `exitsyscallfast_pidle`).
@@ -78,8 +82,12 @@ fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
     };
     if let Some(p) = idle {
         sched.acquirep(m, p);
+        // SAFETY: just acquired; Ps live as long as the scheduler.
+        syscall_end_on_p(unsafe { &*p }, g);
         return;
     }
+    // SAFETY: `g` is the goroutine running on this thread.
+    crate::trace::here(ptr::null_mut(), |w| w.syscall_end(unsafe { (*g).goid() }));
     // 3. No P: queue ourselves and let g0 park the M (Go: `exitsyscall0`).
     // SAFETY: `g` is the goroutine running on this thread.
     unsafe { mcall(g, Action::ExitSyscall) };
@@ -98,4 +106,16 @@ pub(crate) fn exitsyscall0(m: &M, g: *mut G) {
     // before our put): wake an M for it.
     fence(Ordering::SeqCst);
     sched.wakep();
+}
+
+/// Trace events of a goroutine that got a P back and runs on at once: its syscall ended
+/// and it starts again on `p` (the caller's P).
+#[inline(always)]
+fn syscall_end_on_p(p: &P, g: *mut G) {
+    crate::trace::on_p(p, |w| {
+        // SAFETY: `g` is the goroutine running on this thread.
+        let goid = unsafe { (*g).goid() };
+        w.syscall_end(goid);
+        w.go_start(goid);
+    });
 }

@@ -90,6 +90,14 @@ pub mod sync {
 
 pub use gort_sched::select;
 
+/// The execution tracer (Go's `runtime/trace`): set `GORT_TRACE=FILE` to trace a whole
+/// [`run`] into a Perfetto/Chrome trace-event JSON file (open it in
+/// <https://ui.perfetto.dev>). Events: goroutine create/start/stop/block/unblock/end,
+/// system calls, P start/stop, steals and GOMAXPROCS changes.
+pub mod trace {
+    pub use gort_trace::{TRACE_ENV, TraceStats, is_enabled};
+}
+
 /// Go's `time` package: [`sleep`](time::sleep), [`after`](time::after),
 /// [`tick`](time::tick), [`Timer`](time::Timer), [`Ticker`](time::Ticker), on per-P
 /// timer heaps run by the scheduler. A `select!` timeout is a `recv` case on
@@ -202,7 +210,7 @@ pub mod __private {
             Err(e) => die(&e),
         };
         config.maxprocs = maxprocs;
-        match gort_sched::run_with(config, move || f().report()) {
+        match super::run_traced(config, move || f().report()) {
             Ok(code) => code,
             Err(e) => die(&e),
         }
@@ -216,7 +224,26 @@ where
     R: Send,
 {
     let config = Config::from_env()?;
-    gort_sched::run_with(config, f)
+    run_traced(config, f)
+}
+
+/// `run_with` under the execution tracer when `GORT_TRACE=FILE` is set: the trace
+/// starts before the scheduler and its Perfetto/Chrome JSON is written to `FILE` after
+/// the scheduler has ended (every P's buffer is flushed when the scheduler is freed).
+fn run_traced<F, R>(config: Config, f: F) -> Result<R, Error>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let Some(path) = gort_trace::trace_path_from_env()? else {
+        return gort_sched::run_with(config, f);
+    };
+    gort_trace::start_file(&path)?;
+    let result = gort_sched::run_with(config, f);
+    let stopped = gort_trace::stop();
+    let value = result?;
+    stopped?;
+    Ok(value)
 }
 
 /// [`run`] with an explicit configuration (the environment is not read).

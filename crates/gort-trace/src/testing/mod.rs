@@ -3,3 +3,5 @@
 
 /// Records per buffer, so tests can emit exactly enough events to cross hand-offs.
 pub const RECORDS_PER_BUFFER: usize = crate::buffer::CAP;
+
+pub mod json;
