@@ -22,8 +22,9 @@
 //! [`#[gort::main]`](macro@main) does the same for a program's `fn main`, as
 //! `#[tokio::main]` does for tokio; [`run_main`] is what it expands to.
 //! GOMAXPROCS comes from `GORT_MAXPROCS` (default: the number of CPUs), schedtrace from
-//! `GORT_DEBUG=schedtrace=MS,scheddetail=1`. A bad value stops the program with a
-//! message naming the variable and what it accepts.
+//! `GORT_DEBUG=schedtrace=MS,scheddetail=1`, and `GORT_TRACE=FILE` writes an execution
+//! trace of the whole run to `FILE` (see [`trace`]). A bad value stops the program with
+//! a message naming the variable and what it accepts.
 //!
 //! Go's fatal checks apply: when every goroutine is blocked forever the program prints
 //! `fatal error: all goroutines are asleep - deadlock!` with the blocked goroutines and
@@ -45,6 +46,7 @@
 //! | `select { ... case <-time.After(d): }` | `select! { ..., recv(timeout) -> _ => ... }` with `let timeout = time::after(d);` |
 //! | a blocking syscall (`entersyscall`) | [`syscall()`](fn@syscall)`(\|\| ...)` |
 //! | `sync.WaitGroup` etc. | `sync::WaitGroup` etc. |
+//! | `runtime/trace`, `go tool trace` | `GORT_TRACE=FILE`, then ui.perfetto.dev |
 //!
 //! # Hazard: goroutines migrate between OS threads
 //!
