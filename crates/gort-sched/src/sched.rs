@@ -672,11 +672,7 @@ impl Sched {
                     )
                     .is_ok()
                 {
-                    let here = match current_m() {
-                        Some(m) if ptr::eq(m.sched, self) => m.p.get(),
-                        _ => ptr::null_mut(),
-                    };
-                    crate::trace::here(here, |w| w.go_unblock(gr.goid()));
+                    crate::trace::here(self, |w| w.go_unblock(gr.goid()));
                     break;
                 }
             } else if s == GStatus::Running as u32 {
@@ -759,11 +755,7 @@ impl Sched {
             }
         }
         drop(l);
-        let here = match current_m() {
-            Some(m) if ptr::eq(m.sched, self) => m.p.get(),
-            _ => ptr::null_mut(),
-        };
-        crate::trace::here(here, |w| w.gomaxprocs(n));
+        crate::trace::here(self, |w| w.gomaxprocs(n));
         if n > old && self.runq_len() > 0 {
             self.wakep();
         }

@@ -87,7 +87,7 @@ fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
         return;
     }
     // SAFETY: `g` is the goroutine running on this thread.
-    crate::trace::here(ptr::null_mut(), |w| w.syscall_end(unsafe { (*g).goid() }));
+    crate::trace::off_p(|w| w.syscall_end(unsafe { (*g).goid() }));
     // 3. No P: queue ourselves and let g0 park the M (Go: `exitsyscall0`).
     // SAFETY: `g` is the goroutine running on this thread.
     unsafe { mcall(g, Action::ExitSyscall) };

@@ -41,28 +41,42 @@ pub(crate) fn on_p(p: &P, f: impl FnOnce(&mut ProcBuf<'static>)) {
     let _ = (p, f);
 }
 
-/// Runs `f` on the writer of `p` if it is non-null (the caller's own P), else on the
-/// shared off-P writer; only if tracing is on.
+/// Runs `f` on the writer of the calling M's P if the caller is an M of `sched` holding
+/// a P, else on the shared off-P writer; only if tracing is on (where the event goes is
+/// worked out only then).
 #[inline(always)]
-pub(crate) fn here(p: *mut P, f: impl FnOnce(&mut dyn Emit)) {
+pub(crate) fn here(sched: &Sched, f: impl FnOnce(&mut dyn Emit)) {
     #[cfg(not(loom))]
     if Tracer::global().is_enabled() {
-        here_slow(p, f);
+        here_slow(sched, f);
     }
     #[cfg(loom)]
-    let _ = (p, f);
+    let _ = (sched, f);
+}
+
+/// Runs `f` on the shared off-P writer if tracing is on (a thread without a P).
+#[inline(always)]
+pub(crate) fn off_p(f: impl FnOnce(&mut dyn Emit)) {
+    #[cfg(not(loom))]
+    if let Some(mut w) = Tracer::global().off_p() {
+        f(&mut w);
+    }
+    #[cfg(loom)]
+    let _ = f;
 }
 
 #[cfg(not(loom))]
 #[cold]
 #[inline(never)]
-fn here_slow(p: *mut P, f: impl FnOnce(&mut dyn Emit)) {
+fn here_slow(sched: &Sched, f: impl FnOnce(&mut dyn Emit)) {
+    let p = match crate::m::current_m() {
+        Some(m) if core::ptr::eq(m.sched, sched) => m.p.get(),
+        _ => core::ptr::null_mut(),
+    };
     if p.is_null() {
-        if let Some(mut w) = Tracer::global().off_p() {
-            f(&mut w);
-        }
+        off_p(f);
     } else {
-        // SAFETY: `p` is the caller's own P (see `here`); Ps live as long as their
+        // SAFETY: `p` is the calling M's own P, which it owns; Ps live as long as their
         // scheduler.
         f(unsafe { &mut *(*p).trace.0.get() });
     }
