@@ -20,126 +20,9 @@ use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, thread, thread_local};
 
 /// Why a goroutine (or thread) is blocked, with Go's wording (Go: runtime2.go,
-/// `waitReason` and `waitReasonStrings`), used in goroutine dumps and traces.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum WaitReason {
-    /// Receiving from a channel: "chan receive".
-    ChanReceive,
-    /// Sending on a channel: "chan send".
-    ChanSend,
-    /// Blocked in a `select` with cases: "select".
-    Select,
-    /// Blocked in a `select` with no cases (forever): "select (no cases)".
-    SelectNoCases,
-    /// Receiving from a nil channel (forever): "chan receive (nil chan)".
-    ChanReceiveNil,
-    /// Sending on a nil channel (forever): "chan send (nil chan)".
-    ChanSendNil,
-    /// Waiting in `Mutex::lock`: "sync.Mutex.Lock".
-    SyncMutexLock,
-    /// Waiting in `RwLock::read`: "sync.RWMutex.RLock".
-    SyncRWMutexRLock,
-    /// Waiting in `RwLock::write`: "sync.RWMutex.Lock".
-    SyncRWMutexLock,
-    /// Waiting in `Cond::wait`: "sync.Cond.Wait".
-    SyncCondWait,
-    /// Waiting in `WaitGroup::wait`: "sync.WaitGroup.Wait" (Go 1.25; older Go says
-    /// "semacquire").
-    SyncWaitGroupWait,
-    /// Waiting on a runtime semaphore: "semacquire".
-    Semacquire,
-    /// Sleeping: "sleep".
-    Sleep,
-    /// Waiting for a file descriptor to become ready: "IO wait".
-    IoWait,
-    /// Stopped at a preemption point: "preempted".
-    Preempted,
-    /// Waiting for finalizers to run: "finalizer wait".
-    FinalizerWait,
-}
-
-impl WaitReason {
-    /// Every reason, in declaration order (so `ALL[r as usize] == r`).
-    const ALL: [WaitReason; 16] = [
-        Self::ChanReceive,
-        Self::ChanSend,
-        Self::Select,
-        Self::SelectNoCases,
-        Self::ChanReceiveNil,
-        Self::ChanSendNil,
-        Self::SyncMutexLock,
-        Self::SyncRWMutexRLock,
-        Self::SyncRWMutexLock,
-        Self::SyncCondWait,
-        Self::SyncWaitGroupWait,
-        Self::Semacquire,
-        Self::Sleep,
-        Self::IoWait,
-        Self::Preempted,
-        Self::FinalizerWait,
-    ];
-
-    /// The reason with discriminant `i`.
-    pub(crate) fn from_index(i: u8) -> Option<WaitReason> {
-        Self::ALL.get(i as usize).copied()
-    }
-
-    /// Go's text for this reason, as printed in `goroutine N [chan receive]:`.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::ChanReceive => "chan receive",
-            Self::ChanSend => "chan send",
-            Self::Select => "select",
-            Self::SelectNoCases => "select (no cases)",
-            Self::ChanReceiveNil => "chan receive (nil chan)",
-            Self::ChanSendNil => "chan send (nil chan)",
-            Self::SyncMutexLock => "sync.Mutex.Lock",
-            Self::SyncRWMutexRLock => "sync.RWMutex.RLock",
-            Self::SyncRWMutexLock => "sync.RWMutex.Lock",
-            Self::SyncCondWait => "sync.Cond.Wait",
-            Self::SyncWaitGroupWait => "sync.WaitGroup.Wait",
-            Self::Semacquire => "semacquire",
-            Self::Sleep => "sleep",
-            Self::IoWait => "IO wait",
-            Self::Preempted => "preempted",
-            Self::FinalizerWait => "finalizer wait",
-        }
-    }
-}
-
-impl From<WaitReason> for gort_trace::BlockReason {
-    /// The one mapping from scheduler wait reasons to trace block reasons (same names,
-    /// same strings).
-    fn from(r: WaitReason) -> Self {
-        use gort_trace::BlockReason as B;
-        match r {
-            WaitReason::ChanReceive => B::ChanReceive,
-            WaitReason::ChanSend => B::ChanSend,
-            WaitReason::Select => B::Select,
-            WaitReason::SelectNoCases => B::SelectNoCases,
-            WaitReason::ChanReceiveNil => B::ChanReceiveNil,
-            WaitReason::ChanSendNil => B::ChanSendNil,
-            WaitReason::SyncMutexLock => B::SyncMutexLock,
-            WaitReason::SyncRWMutexRLock => B::SyncRWMutexRLock,
-            WaitReason::SyncRWMutexLock => B::SyncRWMutexLock,
-            WaitReason::SyncCondWait => B::SyncCondWait,
-            WaitReason::SyncWaitGroupWait => B::SyncWaitGroupWait,
-            WaitReason::Semacquire => B::Semacquire,
-            WaitReason::Sleep => B::Sleep,
-            WaitReason::IoWait => B::IoWait,
-            WaitReason::Preempted => B::Preempted,
-            WaitReason::FinalizerWait => B::FinalizerWait,
-        }
-    }
-}
-
-impl core::fmt::Display for WaitReason {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// `waitReason` and `waitReasonStrings`), used in goroutine dumps and traces. It is the
+/// tracer's [`gort_trace::BlockReason`], so a park and its trace event share one list.
+pub use gort_trace::BlockReason as WaitReason;
 
 /// The parking state of one OS thread (Go's `note` on an M, for threads that are not
 /// running goroutines).
@@ -319,14 +202,6 @@ mod tests {
             });
             park(WaitReason::ChanSend, move || drop(g));
             t.join().unwrap();
-        }
-    }
-
-    #[test]
-    fn wait_reasons_map_to_trace_block_reasons_with_the_same_string() {
-        for r in WaitReason::ALL {
-            let b: gort_trace::BlockReason = r.into();
-            assert_eq!(b.as_str(), r.as_str(), "{r:?}");
         }
     }
 

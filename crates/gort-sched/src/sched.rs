@@ -985,9 +985,7 @@ fn park_commit(m: &M, g: *mut G) {
     // Before the G is published as Waiting: a waker's unblock follows this block.
     // SAFETY: the M owns its P.
     crate::trace::on_p(unsafe { &*m.p.get() }, |w| {
-        let reason = gr
-            .wait_reason()
-            .map_or(gort_trace::BlockReason::Other, Into::into);
+        let reason = gr.wait_reason().unwrap_or(gort_trace::BlockReason::Other);
         w.go_block(gr.goid(), reason);
     });
     let running = GStatus::Running as u32;

@@ -5,8 +5,8 @@
 pub const NO_PROC: u32 = u32::MAX;
 
 /// Why a running goroutine blocked (Go: `waitReason`, the string of `GoBlock`). The
-/// names are Go's, so a Go programmer reads a gort trace at sight; gort-sched's
-/// `WaitReason` maps one to one onto the first variants.
+/// names are Go's, so a Go programmer reads a gort trace at sight. gort-sched re-exports
+/// this type as its `WaitReason`: one list of reasons serves parking, dumps and traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 #[non_exhaustive]
@@ -96,10 +96,18 @@ impl BlockReason {
     }
 
     fn from_u8(v: u8) -> Self {
-        Self::ALL
-            .get(usize::from(v))
-            .copied()
-            .unwrap_or(Self::Other)
+        Self::from_index(v).unwrap_or(Self::Other)
+    }
+
+    /// The reason whose discriminant is `i` (`r as u8`), if there is one.
+    pub fn from_index(i: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(i)).copied()
+    }
+}
+
+impl core::fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
