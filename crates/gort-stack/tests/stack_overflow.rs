@@ -36,6 +36,19 @@ fn run_child(test_name: &str, scenario: &str, body: impl FnOnce()) -> Option<Out
     Some(out)
 }
 
+/// Asserts the child exited with status 2 (Go's fatal exit) and returns its stderr.
+fn exited_2(o: &Output) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    err
+}
+
+/// Runs a coroutine on `stack` that recurses until it overflows.
+fn overflow_on(stack: gort_stack::Stack) {
+    let mut co: Coroutine<(), (), u64> = Coroutine::with_stack(stack, |_, ()| recurse(0)).unwrap();
+    co.resume(());
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -58,8 +71,7 @@ fn coroutine_overflow_names_the_coroutine_and_exits_2() {
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     let id_line = err
         .lines()
         .find(|l| l.starts_with("child: coroutine id"))
@@ -82,15 +94,12 @@ fn mprotect_guard_overflow_is_reported_too() {
         || {
             let pool = pool_with_policy(GuardPolicy::Mprotect { budget: 8 }, 1 << 20);
             let stack = pool.alloc(32 * 1024).unwrap();
-            let mut co: Coroutine<(), (), u64> =
-                Coroutine::with_stack(stack, |_, ()| recurse(0)).unwrap();
-            co.resume(());
+            overflow_on(stack);
         },
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     assert!(err.contains("overflowed its stack"), "stderr: {err}");
     assert!(err.contains("fatal error: stack overflow"), "stderr: {err}");
 }
@@ -111,15 +120,12 @@ fn guards_survive_the_batched_release_of_cold_segments() {
             let all: Vec<_> = (0..40).map(|_| pool.alloc(32 * 1024).unwrap()).collect();
             let stack = all.into_iter().last().unwrap();
             assert_eq!(stack.usage().resident_bytes, 0, "a released segment");
-            let mut co: Coroutine<(), (), u64> =
-                Coroutine::with_stack(stack, |_, ()| recurse(0)).unwrap();
-            co.resume(());
+            overflow_on(stack);
         },
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     assert!(err.contains("overflowed its stack"), "stderr: {err}");
 }
 
@@ -143,8 +149,7 @@ fn overflow_on_a_grown_segment_names_the_coroutine() {
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     let id = err
         .lines()
         .find_map(|l| l.strip_prefix("child: coroutine id "))
@@ -189,8 +194,7 @@ fn raw_switch_overflow_uses_the_scheduler_given_identity() {
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     assert!(
         err.contains("runtime: goroutine 42 overflowed its stack"),
         "stderr: {err}"
@@ -231,8 +235,7 @@ fn canary_fallback_detects_an_overflow_when_suspending_below_the_limit() {
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     assert!(!err.contains("the resume returned"), "stderr: {err}");
     let id = err
         .lines()
@@ -277,8 +280,7 @@ fn canary_fallback_detects_an_overflow_when_the_coroutine_switches_back() {
     ) else {
         return;
     };
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = exited_2(&out);
     assert!(
         err.contains("child: first suspension within bounds"),
         "stderr: {err}"
