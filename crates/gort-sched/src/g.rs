@@ -134,6 +134,13 @@ pub(crate) struct G {
     entry: UnsafeCell<Entry>,
     /// Why the G is waiting ([`WaitReason`] as u8 + 1; 0 = none). Atomic (read by dumps).
     pub(crate) wait_reason: AtomicU8,
+    /// When the G was first seen waiting in its current wait, in milliseconds of
+    /// `CLOCK_MONOTONIC`, or 0 if not seen yet (Go: `gp.waitsince`, which Go stamps
+    /// lazily during GC; gort's sysmon hook in debug/ stamps it about once a second).
+    /// Atomic; reset by `set_wait_reason`, stamped by a CAS from 0.
+    pub(crate) wait_since: AtomicU64,
+    /// Where the G is parked, for stack compaction (see `compact.rs`).
+    pub(crate) park_site: crate::compact::ParkSite,
     /// The scheduler this G belongs to. Immutable.
     pub(crate) sched: *const Sched,
     /// Builder name, for panic messages and dumps. Written by `newproc` while Dead.
@@ -174,6 +181,8 @@ impl G {
                 call: None,
             }),
             wait_reason: AtomicU8::new(0),
+            wait_since: AtomicU64::new(0),
+            park_site: crate::compact::ParkSite::new(),
             sched,
             name: UnsafeCell::new(None),
             locked_m: AtomicPtr::new(ptr::null_mut()),
@@ -209,8 +218,9 @@ impl G {
         }
     }
 
-    /// Records why the G waits.
+    /// Records why the G waits (and forgets when an earlier wait began).
     pub(crate) fn set_wait_reason(&self, r: Option<WaitReason>) {
+        self.wait_since.store(0, Ordering::Relaxed);
         self.wait_reason
             .store(r.map_or(0, |r| r as u8 + 1), Ordering::Relaxed);
     }

@@ -5,7 +5,7 @@ use core::cell::{Cell, UnsafeCell};
 
 use crate::g::{G, GPtr};
 use crate::run_queue::RunQueue;
-use crate::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A P's status (Go: `_Pidle`, `_Prunning`, `_Psyscall`, `_Pgcstop`, `_Pdead`).
 ///
@@ -106,6 +106,15 @@ pub(crate) struct P {
     /// `schedtick + 1` of a time slice sysmon asked to end, or 0 (Go: `gp.preempt`, kept
     /// per P). Atomic; written by sysmon, cleared by `preempt_check`.
     pub(crate) preempt: AtomicU32,
+    /// Id of the goroutine running on this P, or 0 (for dumps and the dashboard).
+    /// Atomic; written only by the owning M (`execute`), read anywhere `Relaxed`.
+    pub(crate) cur_goid: AtomicU64,
+    /// Successful steals by this P (for the dashboard). Atomic; written only by the
+    /// owning M.
+    pub(crate) steals: AtomicU64,
+    /// Times this P was handed off by an M about to block (`handoffp`, for the
+    /// dashboard). Atomic; written by the party handing it off.
+    pub(crate) handoffs: AtomicU64,
     /// This P's execution-trace writer. Owned by the owning M (like `gfree`); flushed
     /// when the P is dropped.
     #[cfg(not(loom))]
@@ -144,6 +153,9 @@ impl P {
             timers: crate::time::timers::Timers::new(),
             syscalltick: AtomicU32::new(0),
             preempt: AtomicU32::new(0),
+            cur_goid: AtomicU64::new(0),
+            steals: AtomicU64::new(0),
+            handoffs: AtomicU64::new(0),
             #[cfg(not(loom))]
             trace: crate::trace::PTrace::new(id),
         }

@@ -936,6 +936,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
         gr.check_invariants();
     }
     m.curg.set(g);
+    p.cur_goid.store(gr.goid(), Ordering::Relaxed);
     // SAFETY: the running G's stack is ours while it runs.
     let info = unsafe {
         (*gr.stack.get())
@@ -948,6 +949,10 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     unsafe { gort_stack::switch(m.g0.get(), gr.ctx.get()) };
     gort_stack::set_current(None);
     m.curg.set(ptr::null_mut());
+    // SAFETY: the M owns the P it holds now (the G may have changed it in a syscall).
+    if let Some(p) = unsafe { m.p.get().as_ref() } {
+        p.cur_goid.store(0, Ordering::Relaxed);
+    }
     match m.action.replace(Action::None) {
         Action::Park => {
             if let Some(f) = m.parkfn.take() {
@@ -1231,6 +1236,7 @@ fn steal_work(m: &M, p: &P) -> Option<*mut G> {
             // SAFETY: the M owns `p`, and `victim` is another P.
             if let Some(g) = unsafe { p.runq.steal_from(&victim.runq, last, true) } {
                 crate::trace::on_p(p, |w| w.proc_steal(victim.id, p.runq.len() + 1));
+                p.steals.store(p.steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 return Some(g);
             }
         }
@@ -1340,6 +1346,7 @@ fn stoplockedm(m: &M) -> bool {
 pub(crate) fn handoffp(sched: &Sched, p: *mut P) {
     // SAFETY: Ps live as long as the scheduler.
     let pr = unsafe { &*p };
+    pr.handoffs.fetch_add(1, Ordering::Relaxed);
     if !pr.runq.is_empty() || sched.runq_len() > 0 {
         sched.startm(Some(p), false);
         return;
@@ -1463,6 +1470,8 @@ where
     let trace = (config.schedtrace_ms > 0).then_some((config.schedtrace_ms, config.scheddetail));
     let sched = Arc::new(Sched::new(config));
     *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&sched));
+    #[cfg(not(loom))]
+    let debug_registration = crate::debug::register(&sched);
     sched.set_maxprocs(maxprocs);
     let m0 = Box::into_raw(Box::new(M::new(0, &sched)));
     // SAFETY: just allocated; freed when the scheduler drops.
@@ -1513,6 +1522,8 @@ where
     }
     crate::trace::flush_idle_ps(&sched);
     *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    #[cfg(not(loom))]
+    drop(debug_registration);
     // SAFETY: this thread owns M0's `sched_arc`; M0's loop has ended. Take it out before
     // dropping (the drop may free M0).
     let m0_arc = unsafe { (*m0r.sched_arc.get()).take() };

@@ -92,13 +92,8 @@ pub mod sync {
 
 pub use gort_sched::select;
 
-/// The execution tracer (Go's `runtime/trace`): set `GORT_TRACE=FILE` to trace a whole
-/// [`run`] into a Perfetto/Chrome trace-event JSON file (open it in
-/// <https://ui.perfetto.dev>). Events: goroutine create/start/stop/block/unblock/end,
-/// system calls, P start/stop, steals and GOMAXPROCS changes.
-pub mod trace {
-    pub use gort_trace::{TRACE_ENV, TraceStats, is_enabled};
-}
+pub mod debug;
+pub mod trace;
 
 /// Go's `time` package: [`sleep`](time::sleep), [`after`](time::after),
 /// [`tick`](time::tick), [`Timer`](time::Timer), [`Ticker`](time::Ticker), on per-P

@@ -61,8 +61,7 @@ impl Maps {
 
     /// The mapping that contains `addr`, if any (a linear walk of the text).
     pub(crate) fn mapping_of(&self, addr: usize) -> Option<Mapping> {
-        self.lines()
-            .find(|m| m.start <= addr && addr < m.end)
+        self.lines().find(|m| m.start <= addr && addr < m.end)
     }
 
     /// The readable mapping that contains `addr`, as a range.
