@@ -139,8 +139,6 @@ pub(crate) struct G {
     /// lazily during GC; gort's sysmon hook in debug/ stamps it about once a second).
     /// Atomic; reset by `set_wait_reason`, stamped by a CAS from 0.
     pub(crate) wait_since: AtomicU64,
-    /// Where the G is parked, for stack compaction (see `compact.rs`).
-    pub(crate) park_site: crate::compact::ParkSite,
     /// The scheduler this G belongs to. Immutable.
     pub(crate) sched: *const Sched,
     /// Builder name, for panic messages and dumps. Written by `newproc` while Dead.
@@ -182,7 +180,6 @@ impl G {
             }),
             wait_reason: AtomicU8::new(0),
             wait_since: AtomicU64::new(0),
-            park_site: crate::compact::ParkSite::new(),
             sched,
             name: UnsafeCell::new(None),
             locked_m: AtomicPtr::new(ptr::null_mut()),
