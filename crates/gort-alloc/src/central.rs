@@ -3,7 +3,8 @@
 
 use crate::bitmap::{BITMAP_WORDS, valid_mask};
 use crate::span_class::SpanClass;
-use crate::span_meta::{ListId, SpanMeta};
+use crate::span_meta::{ListId, MetaState, SWEPT, SpanMeta, UNSWEPT};
+use crate::sync::atomic::Ordering;
 use crate::sync::{Mutex, MutexGuard};
 
 /// Empty spans a central keeps before returning further ones to the page heap, so a
@@ -255,26 +256,40 @@ impl Central {
         out
     }
 
-    /// Sweeps one span: frees every allocated object whose mark bit is clear, clears the
-    /// marks, and reports how many objects were freed and whether the span is now empty
+    /// Sweeps one span: frees every collected object (gc bit set) whose mark bit is clear,
+    /// clears the marks, and reports how many objects were freed and whether the span is now empty
     /// and off the lists (the caller then releases it).
     ///
+    /// Returns `None` (and does nothing) unless `m` is still an unswept `Small` meta of
+    /// this central (`shard`): the check and the switch to swept happen under the lock.
+    ///
     /// # Safety
-    /// `m` is a `Small` meta of this class; no cache holds free objects of `m` unless
-    /// their mark bits are set (see `Allocator::sweep`).
-    pub(crate) unsafe fn sweep(&self, m: &'static SpanMeta) -> (usize, bool) {
+    /// Every collected object of `m` that is unmarked is dead (see `Allocator::sweep`).
+    pub(crate) unsafe fn sweep(&self, m: &'static SpanMeta, shard: u8) -> Option<(usize, bool)> {
         let mut lists = self.lock();
+        // Claim the sweep under the lock: the meta may have been swept by someone else,
+        // or released and recycled for another class or shard since the caller read it.
+        if m.state() != MetaState::Small
+            || m.span_class() != self.spc
+            || m.shard() != shard
+            || m.sweep_state.load(Ordering::Acquire) != UNSWEPT
+        {
+            return None;
+        }
+        m.sweep_state.store(SWEPT, Ordering::Release);
         let n = m.nelems();
         let mut freed = 0;
         let mut lowest_freed = BITMAP_WORDS as u32;
         for w in 0..n.div_ceil(64) {
             let alloc = m.alloc_bits.word(w);
-            let live = alloc & m.mark_bits.word(w) & valid_mask(w, n);
-            let dead = (alloc & !live).count_ones();
-            if dead != 0 {
+            let gc = m.gc_bits.word(w);
+            // Only collected objects die; manual objects (gc bit clear) stay allocated.
+            let dead_bits = alloc & gc & !m.mark_bits.word(w) & valid_mask(w, n);
+            if dead_bits != 0 {
                 lowest_freed = lowest_freed.min(w as u32);
-                freed += dead as usize;
-                m.alloc_bits.set_word(w, live);
+                freed += dead_bits.count_ones() as usize;
+                m.alloc_bits.set_word(w, alloc & !dead_bits);
+                m.gc_bits.set_word(w, gc & !dead_bits);
             }
             m.mark_bits.set_word(w, 0);
         }
@@ -305,7 +320,7 @@ impl Central {
             }
         }
         m.check_invariants();
-        (freed, release)
+        Some((freed, release))
     }
 
     /// Unlinks every empty span beyond `keep` and returns up to `out.len()` of them for

@@ -6,8 +6,8 @@ use gort_heap::Address;
 
 use crate::allocator::Allocator;
 use crate::span_class::SpanClass;
-use crate::span_meta::{MetaState, SpanMeta};
-use crate::sync::atomic::Ordering;
+use crate::span_meta::{MetaState, SWEEPING, SWEPT, SpanMeta, UNSWEPT};
+use crate::sync::atomic::{Ordering, fence};
 
 /// A span as the collector sees it: its objects, their allocation and mark bits.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +88,89 @@ impl SpanRef {
         self.meta.mark_bits.set_atomic(i)
     }
 
+    /// Whether object `i` is a collected object (its gc bit; see [`SpanRef::set_gc`]).
+    #[inline]
+    pub fn is_gc(&self, i: usize) -> bool {
+        i < self.nelems() && self.meta.gc_bits.get(i)
+    }
+
+    /// Makes the allocated object `i` a collected object: sweep frees it when it is
+    /// unmarked. Release-ordered after the caller's initialisation of the object.
+    ///
+    /// # Safety
+    /// Object `i` is allocated and owned by the caller (not a manual object anyone will
+    /// free), and the span is swept for the current cycle ([`SpanRef::is_unswept`] is
+    /// false, checked after the object was allocated): otherwise a sweep of the last
+    /// cycle's marks could free it.
+    #[inline]
+    pub unsafe fn set_gc(&self, i: usize) {
+        if i >= self.nelems() {
+            gort_heap::fatal("gc bit of an object index outside its span");
+        }
+        fence(Ordering::Release);
+        self.meta.gc_bits.set_atomic(i);
+    }
+
+    /// Word `w` of the allocation bits (objects `64w..64w+63`).
+    #[inline]
+    pub fn alloc_word(&self, w: usize) -> u64 {
+        self.meta.alloc_bits.word(w)
+    }
+
+    /// Word `w` of the mark bits.
+    #[inline]
+    pub fn mark_word(&self, w: usize) -> u64 {
+        self.meta.mark_bits.word(w)
+    }
+
+    /// Word `w` of the gc bits.
+    #[inline]
+    pub fn gc_word(&self, w: usize) -> u64 {
+        self.meta.gc_bits.word(w)
+    }
+
+    /// Replaces word `w` of the mark bits (checkmark mode saves and restores them). The
+    /// world must be stopped.
+    pub fn set_mark_word(&self, w: usize, v: u64) {
+        self.meta.mark_bits.set_word(w, v);
+    }
+
+    /// True for a span of a noscan class (holds no pointers).
+    #[inline]
+    pub fn is_noscan(&self) -> bool {
+        self.meta.span_class().noscan()
+    }
+
+    /// True while the span holds marks of the last cycle not yet swept.
+    #[inline]
+    pub fn is_unswept(&self) -> bool {
+        self.meta.sweep_state.load(Ordering::Acquire) == UNSWEPT
+    }
+
+    /// Marks the span as needing a sweep (at mark termination, with the world stopped).
+    pub fn set_unswept(&self) {
+        self.meta.sweep_state.store(UNSWEPT, Ordering::Release);
+    }
+
+    /// Collector flags of the span (cleared when the span is made).
+    #[inline]
+    pub fn gc_flags(&self) -> u8 {
+        self.meta.gc_flags.load(Ordering::Relaxed)
+    }
+
+    /// Sets collector flags of the span.
+    #[inline]
+    pub fn set_gc_flags(&self, bits: u8) {
+        if self.meta.gc_flags.load(Ordering::Relaxed) & bits != bits {
+            self.meta.gc_flags.fetch_or(bits, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears collector flags of the span (the world is stopped).
+    pub fn clear_gc_flags(&self, bits: u8) {
+        self.meta.gc_flags.fetch_and(!bits, Ordering::Relaxed);
+    }
+
     /// Allocated objects.
     pub fn allocated_count(&self) -> usize {
         self.meta.alloc_bits.count(self.nelems())
@@ -150,48 +233,77 @@ impl Allocator {
         Some(m.mark_bits.set_atomic(i))
     }
 
-    /// Sweeps one span: frees every allocated, unmarked object, clears the mark bits,
-    /// and returns the span to the page heap if it became empty (a large span goes back
-    /// when its object is unmarked). Counts the freed objects in the statistics.
+    /// Sweeps one span if it is unswept: frees every collected object (gc bit set) that
+    /// is unmarked, clears the mark bits, and returns the span to the page heap if it
+    /// became empty (a large span goes back when its collected object is unmarked).
+    /// Manual objects (gc bit clear) only lose their marks. Counts the freed objects in
+    /// the statistics. Returns `None` when the span needed no sweep (swept already, by
+    /// someone else, or released and recycled since `span` was read).
     ///
     /// # Safety
-    /// No object of the span that is allocated and unmarked may be used again; objects
-    /// that caches hold as free count as allocated, so every cache must have been flushed
-    /// (or those objects marked) since it last took objects of this span's class. The
-    /// `SpanRef` must not be used after `span_released`.
-    pub unsafe fn sweep(&self, span: SpanRef) -> SweepResult {
+    /// Every collected object of the span that is unmarked is dead: the marks are those
+    /// of a complete mark of the last cycle. The `SpanRef` must not be used after
+    /// `span_released`.
+    pub unsafe fn sweep(&self, span: SpanRef) -> Option<SweepResult> {
         let m = span.meta;
         match m.state() {
-            MetaState::Free => SweepResult::default(),
+            MetaState::Free => None,
             MetaState::Large => {
-                if m.mark_bits.get(0) {
-                    m.mark_bits.clear();
-                    return SweepResult::default();
+                if m.sweep_state
+                    .compare_exchange(UNSWEPT, SWEEPING, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    return None;
                 }
+                let gc = m.gc_bits.get(0);
+                fence(Ordering::Acquire);
+                if !gc || m.mark_bits.get(0) {
+                    // Live, or a manual object: only the mark goes.
+                    m.mark_bits.clear();
+                    let _ = m.sweep_state.compare_exchange(
+                        SWEEPING,
+                        SWEPT,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                    return Some(SweepResult::default());
+                }
+                // A collected object is only freed by a sweep, so the meta cannot have
+                // been recycled since the claim unless the object we read was a new one
+                // on a recycled meta (whose `init` reset the state): check.
+                fence(Ordering::SeqCst);
+                if m.state() != MetaState::Large
+                    || m.sweep_state.load(Ordering::Acquire) != SWEEPING
+                {
+                    return None;
+                }
+                m.sweep_state.store(SWEPT, Ordering::Release);
                 self.large.nfree.fetch_add(1, Ordering::Relaxed);
                 self.large
                     .free_bytes
                     .fetch_add(m.elem_size() as u64, Ordering::Relaxed);
-                // SAFETY: [Safety] the unmarked large object is dead.
+                // SAFETY: [Safety] the unmarked collected large object is dead.
                 unsafe { self.release_large(m) };
-                SweepResult {
+                Some(SweepResult {
                     freed: 1,
                     span_released: true,
-                }
+                })
             }
             MetaState::Small => {
                 let spc = m.span_class();
-                // SAFETY: `m` is a Small meta of `spc`; the rest is [Safety].
-                let (freed, release) = unsafe { self.central(spc, m.shard() as usize).sweep(m) };
+                let shard = m.shard();
+                // SAFETY: [Safety]; `sweep` re-checks the meta under the lock.
+                let (freed, release) =
+                    unsafe { self.central(spc, shard as usize).sweep(m, shard)? };
                 self.swept[spc.size_class().0 as usize].fetch_add(freed as u64, Ordering::Relaxed);
                 if release {
                     // SAFETY: `sweep` unlinked the empty span for us.
                     unsafe { self.release_small(m) };
                 }
-                SweepResult {
+                Some(SweepResult {
                     freed,
                     span_released: release,
-                }
+                })
             }
         }
     }

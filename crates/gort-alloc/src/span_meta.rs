@@ -23,6 +23,13 @@ pub enum MetaState {
     Large = 2,
 }
 
+/// `SpanMeta::sweep_state`: swept for the current cycle (also every new span).
+pub(crate) const SWEPT: u8 = 0;
+/// `SpanMeta::sweep_state`: marked in the last cycle, not yet swept.
+pub(crate) const UNSWEPT: u8 = 1;
+/// `SpanMeta::sweep_state`: a large span claimed by one sweeper.
+pub(crate) const SWEEPING: u8 = 2;
+
 /// Which list of its `Central` a small span is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListId {
@@ -81,6 +88,18 @@ pub struct SpanMeta {
     pub(crate) alloc_bits: Bitmap,
     /// Mark bits, set by the collector with atomic `fetch_or`, cleared by sweep.
     pub(crate) mark_bits: Bitmap,
+    /// Collector object bits: 1 = the object is a collected (`Gc`) object, freed by sweep
+    /// when unmarked; 0 = a manual object (or free), never freed by sweep. Set by the
+    /// collector with `fetch_or` once the span is swept for the current cycle; cleared
+    /// by sweep (under the central lock) for the objects it frees, and by `init`.
+    pub(crate) gc_bits: Bitmap,
+    /// The collector's sweep state (`SWEPT` or `UNSWEPT`, see `collector.rs`). Atomic;
+    /// set to `UNSWEPT` by the collector with the world stopped, back to `SWEPT` by the
+    /// sweeper under the central lock (small spans) or by `init` (a new span).
+    pub(crate) sweep_state: AtomicU8,
+    /// Collector flags for the span (bit 0: may hold objects awaiting finalization).
+    /// Atomic; set by the collector, cleared by `init`.
+    pub(crate) gc_flags: AtomicU8,
     /// Lists and counts; see [`Locked`].
     pub(crate) locked: UnsafeCell<Locked>,
     /// Next meta on the registry of every meta ever made. Written once before the meta
@@ -108,6 +127,9 @@ impl SpanMeta {
             shard: AtomicU8::new(0),
             alloc_bits: Bitmap::new(),
             mark_bits: Bitmap::new(),
+            gc_bits: Bitmap::new(),
+            sweep_state: AtomicU8::new(SWEPT),
+            gc_flags: AtomicU8::new(0),
             locked: UnsafeCell::new(Locked {
                 next: core::ptr::null_mut(),
                 prev: core::ptr::null_mut(),
@@ -147,6 +169,9 @@ impl SpanMeta {
         self.shard.store(0, Ordering::Relaxed);
         self.alloc_bits.clear();
         self.mark_bits.clear();
+        self.gc_bits.clear();
+        self.sweep_state.store(SWEPT, Ordering::Relaxed);
+        self.gc_flags.store(0, Ordering::Relaxed);
         self.locked.with_mut(|l| {
             // SAFETY: the caller owns the meta exclusively.
             let l = unsafe { &mut *l };
