@@ -92,6 +92,7 @@ pub mod sync {
 
 pub use gort_sched::select;
 
+pub mod dashboard;
 pub mod debug;
 pub mod trace;
 
@@ -232,6 +233,11 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
+    let dashboard = dashboard::addr_from_env()?;
+    let f = move || {
+        let _dashboard = dashboard::start_from_env(dashboard);
+        f()
+    };
     let Some(path) = gort_trace::trace_path_from_env()? else {
         return gort_sched::run_with(config, f);
     };

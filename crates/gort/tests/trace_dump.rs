@@ -205,10 +205,11 @@ fn child_entry() {
         until_waiting(1);
         // `kill -QUIT <this process>`, not waited for: the signal should find this
         // goroutine asleep.
-        let _kill = Command::new("kill")
+        let mut kill = Command::new("kill")
             .args(["-QUIT", &std::process::id().to_string()])
             .spawn()
             .unwrap();
+        std::thread::spawn(move || kill.wait());
         gort::time::sleep(std::time::Duration::from_secs(20));
         let _ = c;
     });

@@ -1,0 +1,180 @@
+//! lab: watch the scheduler work — a live dashboard with controls.
+//!
+//! ```text
+//! cargo run --release -p gort --example lab        # then open http://127.0.0.1:6060/
+//! ```
+//!
+//! The page shows each P (run queue, current goroutine, owning M), each M's state,
+//! goroutines by status and wait reason, recent steals, handoffs and scheduling
+//! latency, live. Its buttons start load in this program: CPU-bound goroutines (watch
+//! idle Ps steal them), channel ping-pong pairs, sleepers, goroutines blocked in system
+//! calls (watch sysmon hand their Ps to other Ms), GOMAXPROCS changes. There is no
+//! garbage collector in this build, so no GC control is shown.
+//!
+//! Flags: `-addr HOST:PORT` (default `127.0.0.1:6060`, or `GORT_DEBUG=dashboard=...`),
+//! `-exit-after SECONDS` (default: run until killed; for tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "example code")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gort::chan::Chan;
+use gort::dashboard::Controls;
+
+/// A command from the page to the lab's dispatcher goroutine.
+#[derive(Clone, Copy, Debug)]
+enum Command {
+    Cpu(u64),
+    Chan(u64),
+    Sleep(u64),
+    Syscall(u64),
+    Maxprocs(u64),
+}
+
+fn flag(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// About `ms` milliseconds of arithmetic with preemption points.
+fn burn(ms: u64) -> u64 {
+    let end = Instant::now() + Duration::from_millis(ms);
+    let mut x = 1u64;
+    while Instant::now() < end {
+        for i in 0..10_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+        gort::preempt_check!();
+    }
+    x
+}
+
+/// Carries out one command (on a goroutine: it spawns).
+fn run(cmd: Command) {
+    match cmd {
+        Command::Cpu(n) => {
+            // All spawned here, on this P: idle Ps steal them.
+            for _ in 0..n {
+                gort::go(|| {
+                    std::hint::black_box(burn(3000));
+                });
+            }
+        }
+        Command::Chan(n) => {
+            for _ in 0..n {
+                let (ping, pong) = (Chan::<u64>::new(0), Chan::<u64>::new(0));
+                let (rx, tx) = (ping.clone(), pong.clone());
+                gort::go(move || {
+                    while let Some(v) = rx.recv() {
+                        tx.send(v + 1);
+                    }
+                });
+                gort::go(move || {
+                    let end = Instant::now() + Duration::from_secs(5);
+                    let mut v = 0;
+                    while Instant::now() < end {
+                        ping.send(v);
+                        v = pong.recv().unwrap_or(0);
+                    }
+                    ping.close();
+                });
+            }
+        }
+        Command::Sleep(n) => {
+            for i in 0..n {
+                gort::go(move || gort::time::sleep(Duration::from_millis(5000 + i % 1000)));
+            }
+        }
+        Command::Syscall(n) => {
+            for _ in 0..n {
+                gort::go(|| {
+                    gort::syscall(|| std::thread::sleep(Duration::from_secs(4)));
+                });
+            }
+        }
+        Command::Maxprocs(n) => {
+            gort::set_maxprocs(n.clamp(1, 64) as usize).unwrap();
+        }
+    }
+}
+
+fn main() {
+    let addr: SocketAddr = match flag("-addr") {
+        Some(a) => a.parse().expect("-addr takes HOST:PORT"),
+        None => match gort::dashboard::addr_from_env() {
+            Ok(Some(a)) => a,
+            Ok(None) => "127.0.0.1:6060".parse().unwrap(),
+            Err(e) => {
+                eprintln!("lab: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let exit_after = flag("-exit-after").and_then(|s| s.parse::<u64>().ok());
+    gort::run(move || {
+        let commands = Chan::<Command>::new(64);
+        let tx = commands.clone();
+        let handler = move |name: &str, n: Option<u64>| -> Result<String, String> {
+            let n = n.unwrap_or(8).clamp(1, 100_000);
+            let cmd = match name {
+                "cpu" => Command::Cpu(n),
+                "chan" => Command::Chan(n),
+                "sleep" => Command::Sleep(n),
+                "syscall" => Command::Syscall(n),
+                "gomaxprocs" => Command::Maxprocs(n),
+                other => return Err(format!("unknown control {other}")),
+            };
+            tx.try_send(cmd)
+                .map(|()| format!("{name} {n}"))
+                .map_err(|_| "busy".to_string())
+        };
+        let buttons = [
+            ("cpu", "spawn n CPU-bound (3 s)"),
+            ("chan", "spawn n channel ping-pong pairs (5 s)"),
+            ("sleep", "spawn n sleepers (5 s)"),
+            ("syscall", "block n in syscalls (4 s)"),
+            ("gomaxprocs", "set GOMAXPROCS = n"),
+        ];
+        let controls = Controls {
+            buttons: buttons
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            handler: Arc::new(handler),
+        };
+        let dash = gort::dashboard::serve(addr, Some(controls)).unwrap_or_else(|e| {
+            eprintln!("lab: cannot listen on {addr}: {e}");
+            std::process::exit(2);
+        });
+        println!("lab: dashboard on http://{}/", dash.local_addr());
+        let deadline = exit_after.map(|s| Instant::now() + Duration::from_secs(s));
+        // A trickle of background work so the page is never still.
+        gort::go(|| {
+            loop {
+                gort::time::sleep(Duration::from_millis(200));
+                gort::go(|| {
+                    std::hint::black_box(burn(20));
+                });
+            }
+        });
+        loop {
+            let timeout = gort::time::after(Duration::from_millis(500));
+            gort::select! {
+                recv(commands) -> cmd => {
+                    if let Some(cmd) = cmd {
+                        run(cmd);
+                    }
+                },
+                recv(timeout) -> _ => {},
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        drop(dash);
+    });
+}
