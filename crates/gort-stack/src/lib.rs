@@ -117,6 +117,7 @@ pub use grow::{GROW_SEGMENT_MIN, StackChain, grow};
 pub use guard::{CANARY, GuardKind, GuardPolicy, guard_policy};
 pub use overflow::{ensure_signal_stack, install_overflow_handler};
 pub use pool::{DEFAULT_WARM_BYTES, PoolStats, StackPool, max_stack_size, min_stack_size};
+pub use registry::stack_segment_of;
 pub use stack::{Stack, StackUsage};
 pub use thread_cache::flush_thread_cache;
 

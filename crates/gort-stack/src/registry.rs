@@ -84,6 +84,14 @@ thread_local! {
     static LAST: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The usable part `[limit, base)` of the pooled stack slot holding `addr` (its guard
+/// page left out), if any: how a collector maps another thread's stack pointer to the
+/// goroutine stack segment it runs on. Async-signal-safe, allocates nothing.
+pub fn stack_segment_of(addr: usize) -> Option<(usize, usize)> {
+    let (start, end) = slot_of(addr)?;
+    Some(((start + crate::os::page_size()).min(end), end))
+}
+
 /// The slot of `e` holding `addr`, if `e` is live and holds it.
 #[inline]
 fn slot_in(e: &Entry, addr: usize) -> Option<(usize, usize)> {
