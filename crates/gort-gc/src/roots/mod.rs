@@ -126,11 +126,11 @@ impl Roots {
         Ok(())
     }
 
-    /// Stops every other thread of the process (after [`Roots::prepare`]). On error no
-    /// thread stays stopped.
-    pub fn stop_threads(&mut self) -> Result<(), RootsError> {
+    /// Stops every other thread of the process but those in `exempt` (the collector's
+    /// own workers), after [`Roots::prepare`]. On error no thread stays stopped.
+    pub fn stop_threads(&mut self, exempt: &[u32]) -> Result<(), RootsError> {
         for _ in 0..MAX_TRIES {
-            match self.stopper.stop(self.timeout) {
+            match self.stopper.stop(self.timeout, exempt) {
                 Ok(()) => {}
                 Err(StopFailure::Grow) => {
                     self.stopper.grow();
@@ -245,6 +245,11 @@ impl Drop for Roots {
     fn drop(&mut self) {
         self.stopper.resume();
     }
+}
+
+/// The calling thread's kernel thread id (for [`Roots::stop_threads`]'s `exempt`).
+pub fn current_tid() -> u32 {
+    raw::gettid()
 }
 
 /// The calling thread's thread pointer (`%fs` base).

@@ -83,7 +83,7 @@ fn a_value_on_another_threads_stack_is_reported_and_the_thread_resumes() {
     let mut roots = Roots::new();
     let mut scan = Scan::new();
     roots.prepare(&[]).unwrap();
-    roots.stop_threads().unwrap();
+    roots.stop_threads(&[]).unwrap();
     let mut tids = 0;
     roots.for_each_stopped(|_| tids += 1);
     let before = spins.load(Ordering::Relaxed);
@@ -134,7 +134,7 @@ fn a_value_in_another_threads_register_is_reported() {
     // The thread may not have entered the loop yet: retry a few times.
     let mut found = false;
     for _ in 0..50 {
-        roots.stop_threads().unwrap();
+        roots.stop_threads(&[]).unwrap();
         found = scan.find(&roots, needle).contains(&RootKind::Registers);
         roots.resume_threads();
         if found {
@@ -169,7 +169,7 @@ fn a_value_in_another_threads_tls_is_reported() {
     let mut roots = Roots::new();
     let mut scan = Scan::new();
     roots.prepare(&[]).unwrap();
-    roots.stop_threads().unwrap();
+    roots.stop_threads(&[]).unwrap();
     let found_tls = scan.find(&roots, needle).contains(&RootKind::Tls);
     roots.resume_threads();
     done.wait();
@@ -187,7 +187,7 @@ fn a_static_and_the_callers_stack_are_reported() {
     let mut roots = Roots::new();
     let mut scan = Scan::new();
     roots.prepare(&[]).unwrap();
-    roots.stop_threads().unwrap();
+    roots.stop_threads(&[]).unwrap();
     let in_data = scan.find(&roots, needle).contains(&RootKind::Data);
     let in_stack = scan.find(&roots, pattern(5)).contains(&RootKind::Stack);
     roots.resume_threads();
@@ -216,9 +216,49 @@ fn threads_that_come_and_go_do_not_stall_the_stop() {
     let mut roots = Roots::new();
     for _ in 0..30 {
         roots.prepare(&[]).unwrap();
-        roots.stop_threads().unwrap();
+        roots.stop_threads(&[]).unwrap();
         roots.resume_threads();
     }
     stop.store(true, Ordering::Release);
     assert!(churn.join().unwrap() > 0);
+}
+
+#[test]
+fn an_exempt_thread_keeps_running() {
+    let tid = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
+    let spins = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
+    let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
+    let t = {
+        let (tid, spins, stop) = (tid.clone(), spins.clone(), stop.clone());
+        std::thread::spawn(move || {
+            tid.store(current_tid() as usize, Ordering::Release);
+            while !stop.load(Ordering::Acquire) {
+                spins.fetch_add(1, Ordering::Relaxed);
+                core::hint::spin_loop();
+            }
+        })
+    };
+    while tid.load(Ordering::Acquire) == 0 {
+        std::thread::yield_now();
+    }
+    let exempt = [u32::try_from(tid.load(Ordering::Acquire)).unwrap()];
+    let mut roots = Roots::new();
+    roots.prepare(&[]).unwrap();
+    roots.stop_threads(&exempt).unwrap();
+    let mut exempt_stopped = false;
+    roots.for_each_stopped(|t| exempt_stopped |= t.tid == exempt[0]);
+    let before = spins.load(Ordering::Relaxed);
+    let mut moved = false;
+    for _ in 0..100_000_000u64 {
+        if spins.load(Ordering::Relaxed) != before {
+            moved = true;
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    roots.resume_threads();
+    stop.store(true, Ordering::Release);
+    t.join().unwrap();
+    assert!(!exempt_stopped);
+    assert!(moved);
 }

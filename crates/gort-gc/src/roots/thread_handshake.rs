@@ -208,11 +208,12 @@ impl Stopper {
         reserve_slots(SLOT_COUNT.load(Ordering::Acquire) * 2);
     }
 
-    /// Stops every thread of the process except the caller; allocates nothing and takes
-    /// no lock another thread may hold. On failure nothing stays stopped.
-    pub(crate) fn stop(&mut self, timeout: Duration) -> Result<(), StopFailure> {
+    /// Stops every thread of the process except the caller and `exempt`; allocates
+    /// nothing and takes no lock another thread may hold. On failure nothing stays
+    /// stopped.
+    pub(crate) fn stop(&mut self, timeout: Duration, exempt: &[u32]) -> Result<(), StopFailure> {
         lock_busy();
-        let r = self.stop_locked(timeout);
+        let r = self.stop_locked(timeout, exempt);
         match r {
             Ok(()) => self.stopped = true,
             Err(_) => {
@@ -223,7 +224,7 @@ impl Stopper {
         r
     }
 
-    fn stop_locked(&mut self, timeout: Duration) -> Result<(), StopFailure> {
+    fn stop_locked(&mut self, timeout: Duration, exempt: &[u32]) -> Result<(), StopFailure> {
         let me = raw::gettid();
         let table = slots();
         self.used = 0;
@@ -238,7 +239,7 @@ impl Stopper {
                 let known = table[..*used]
                     .iter()
                     .any(|s| tag_tid(s.tag.load(Ordering::Relaxed)) == tid);
-                if tid == me || full || known {
+                if tid == me || full || known || exempt.contains(&tid) {
                     return;
                 }
                 let Some(slot) = table.get(*used) else {
