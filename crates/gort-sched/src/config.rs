@@ -23,6 +23,14 @@ pub struct Config {
     pub scheddetail: bool,
     /// Default stack size of a goroutine in bytes.
     pub stack_size: usize,
+    /// Compact the stacks of goroutines parked on a channel send or receive for at least
+    /// this long (`GORT_DEBUG=compactparked=MS`; `None`, the default, = never). An idle P
+    /// copies the live part of such a stack (typically under 1 KiB) aside and gives its
+    /// pages back; the goroutine's waker copies it back. Opt-in because Rust lets a
+    /// goroutine lend its locals to other threads while it is blocked (a scoped thread
+    /// reading a local array while the goroutine waits on a channel): such a program must
+    /// not enable it, since the lent locals read as zeros while compacted.
+    pub compact_parked_after: Option<core::time::Duration>,
 }
 
 impl Default for Config {
@@ -32,6 +40,7 @@ impl Default for Config {
             schedtrace_ms: 0,
             scheddetail: false,
             stack_size: DEFAULT_STACK_SIZE,
+            compact_parked_after: None,
         }
     }
 }
@@ -43,7 +52,7 @@ fn num_cpus() -> usize {
 }
 
 const MAXPROCS_EXPECTED: &str = "a whole number from 1 to 1024";
-const DEBUG_EXPECTED: &str = "comma-separated key=value pairs: schedtrace=<milliseconds>, scheddetail=<0|1> (other keys are ignored)";
+const DEBUG_EXPECTED: &str = "comma-separated key=value pairs: schedtrace=<milliseconds>, scheddetail=<0|1>, compactparked=<milliseconds, 0 = off> (other keys are ignored)";
 
 impl Config {
     /// The default configuration overridden by `GORT_MAXPROCS` and `GORT_DEBUG`.
@@ -73,6 +82,11 @@ impl Config {
             let (k, v) = item.split_once('=').ok_or_else(bad)?;
             match k.trim() {
                 "schedtrace" => self.schedtrace_ms = v.trim().parse().map_err(|_| bad())?,
+                "compactparked" => {
+                    let ms: u64 = v.trim().parse().map_err(|_| bad())?;
+                    self.compact_parked_after =
+                        (ms > 0).then(|| core::time::Duration::from_millis(ms));
+                }
                 "scheddetail" => {
                     self.scheddetail = match v.trim() {
                         "0" => false,
@@ -126,6 +140,15 @@ mod tests {
         c.apply_debug("gctrace=1,schedtrace=100,scheddetail=1")
             .unwrap();
         assert_eq!((c.schedtrace_ms, c.scheddetail), (100, true));
+        assert_eq!(c.compact_parked_after, None);
+        c.apply_debug("compactparked=25").unwrap();
+        assert_eq!(
+            c.compact_parked_after,
+            Some(core::time::Duration::from_millis(25))
+        );
+        c.apply_debug("compactparked=0").unwrap();
+        assert_eq!(c.compact_parked_after, None);
+        assert!(c.apply_debug("compactparked=x").is_err());
         let e = c.apply_debug("schedtrace=soon").unwrap_err().to_string();
         assert!(
             e.contains("GORT_DEBUG") && e.contains("schedtrace=<milliseconds>"),

@@ -52,9 +52,13 @@ pub(crate) enum GStatus {
 /// Set together with `Running` when `unpark` arrives before `park` finished parking.
 pub(crate) const NOTIFIED: u32 = 0x100;
 
+/// Set together with `Waiting` while a compactor works on the G (Go's `_Gscan`; see
+/// `compact.rs`): `ready` waits for it to clear.
+pub(crate) const SCAN: u32 = 0x1000;
+
 impl GStatus {
     fn from_bits(bits: u32) -> Option<GStatus> {
-        Some(match bits & !NOTIFIED {
+        Some(match bits & !(NOTIFIED | SCAN) {
             0 => GStatus::Idle,
             1 => GStatus::Runnable,
             2 => GStatus::Running,
@@ -139,6 +143,8 @@ pub(crate) struct G {
     /// lazily during GC; gort's sysmon hook in debug/ stamps it about once a second).
     /// Atomic; reset by `set_wait_reason`, stamped by a CAS from 0.
     pub(crate) wait_since: AtomicU64,
+    /// Where the G is parked, for stack compaction (see `compact.rs`).
+    pub(crate) park_site: crate::compact::ParkSite,
     /// The scheduler this G belongs to. Immutable.
     pub(crate) sched: *const Sched,
     /// Builder name, for panic messages and dumps. Written by `newproc` while Dead.
@@ -180,6 +186,7 @@ impl G {
             }),
             wait_reason: AtomicU8::new(0),
             wait_since: AtomicU64::new(0),
+            park_site: crate::compact::ParkSite::new(),
             sched,
             name: UnsafeCell::new(None),
             locked_m: AtomicPtr::new(ptr::null_mut()),
@@ -286,6 +293,12 @@ impl G {
         let has_stack = unsafe { (*self.stack.get()).is_some() };
         if matches!(st, GStatus::Running | GStatus::Waiting) {
             debug_assert!(has_stack, "a running or waiting g has no stack");
+        }
+        if st != GStatus::Waiting {
+            // SAFETY: as above.
+            let compacted =
+                unsafe { (*self.stack.get()).as_ref() }.is_some_and(|s| s.compacted().is_some());
+            debug_assert!(!compacted, "a g that is not waiting has a compacted stack");
         }
         if st == GStatus::Dead {
             debug_assert!(!has_stack, "a dead g kept its stack");

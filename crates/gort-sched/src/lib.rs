@@ -55,6 +55,7 @@
 
 mod sync;
 
+mod compact;
 mod config;
 mod error;
 mod fatal;
@@ -75,6 +76,7 @@ mod trace;
 #[cfg(not(loom))]
 pub mod debug;
 
+pub use compact::{CompactStats, compact_stats};
 pub use config::{Config, DEFAULT_STACK_SIZE, MAX_PROCS, parse_maxprocs};
 pub use error::Error;
 pub use gls::GoroutineLocal;

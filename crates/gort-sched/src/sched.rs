@@ -103,6 +103,8 @@ pub(crate) struct Sched {
     pub(crate) config: Config,
     /// The M sleeping until the next timer (time/timers.rs).
     pub(crate) timers: crate::time::timers::SchedTimers,
+    /// Compaction of long-parked goroutines' stacks (compact.rs).
+    pub(crate) compactor: crate::compact::Compactor,
     /// When the scheduler started (schedtrace times are relative to it).
     pub(crate) start: std::time::Instant,
     /// A strong reference to itself while `run` runs, so that any thread (even one
@@ -168,6 +170,7 @@ impl Sched {
             mid_gen: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             main_g: AtomicPtr::new(ptr::null_mut()),
+            compactor: crate::compact::Compactor::new(config.compact_parked_after),
             config,
             timers: crate::time::timers::SchedTimers::new(),
             start: std::time::Instant::now(),
@@ -218,6 +221,16 @@ impl Sched {
     /// Every G ever allocated (for dumps and schedtrace).
     pub(crate) fn allg(&self) -> Vec<GPtr> {
         self.allg.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Copies up to `out.len()` Gs of `allg` from index `from` into `out`; returns how
+    /// many (0 past the end).
+    pub(crate) fn allg_chunk(&self, from: usize, out: &mut [GPtr]) -> usize {
+        let all = self.allg.lock().unwrap_or_else(|e| e.into_inner());
+        let src = all.get(from..).unwrap_or(&[]);
+        let n = src.len().min(out.len());
+        out[..n].copy_from_slice(&src[..n]);
+        n
     }
 
     // ---- global run queue (Go: globrunqput, globrunqget) ----
@@ -661,7 +674,11 @@ impl Sched {
         let gr = unsafe { &*g };
         loop {
             let s = gr.status.load(Ordering::Acquire);
-            if s == GStatus::Waiting as u32 {
+            if s == GStatus::Waiting as u32 | crate::g::SCAN {
+                // A compactor holds the G for a moment (compact.rs); it never waits for
+                // us, so this spin is bounded by one compaction.
+                crate::sync::spin_loop();
+            } else if s == GStatus::Waiting as u32 {
                 if gr
                     .status
                     .compare_exchange(
@@ -1133,6 +1150,10 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
         // 5. Nothing: run other Ps' due timers (adopting those of idle, syscall-bound
         // and retired Ps), then give up the P, re-check, and sleep.
         if crate::time::timers::run_all_timers(sched) > 0 {
+            continue 'top;
+        }
+        // 5b. Nothing to run: compact long-parked goroutines' stacks (compact.rs).
+        if crate::compact::idle_pass(sched) {
             continue 'top;
         }
         let mut l = sched.lock();

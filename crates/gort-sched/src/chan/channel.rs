@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use super::error::{CloseError, SendError, TryRecvError, TrySendError};
 use super::waiter::{Outcome, WaitQueue, Waiter, WakeList};
+use crate::compact::{self, Attempt};
 use crate::fatal::throw;
 use crate::park::{Parker, WaitReason, park};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -354,7 +355,10 @@ impl<T> Inner<T> {
         // SAFETY: we hold the lock; `w` stays on this stack, unmoved, until a waker
         // dequeues it, because we park until then (no spurious wakeups).
         unsafe { self.enqueue_send(&w) };
+        // SAFETY: `self` and `w` outlive the park; `try_compact` is this channel's.
+        let token = unsafe { compact::register(self.site(), &w, Self::try_compact) };
         park(WaitReason::ChanSend, move || drop(guard));
+        compact::unregister(token);
         match w.outcome() {
             Outcome::Completed => Ok(()),
             // SAFETY: the waker finished us before unparking; no one else touches
@@ -402,7 +406,10 @@ impl<T> Inner<T> {
         let w = Waiter::new(Parker::current(), core::ptr::from_ref(&slot).cast());
         // SAFETY: as in `send`.
         unsafe { self.enqueue_recv(&w) };
+        // SAFETY: as in `send`.
+        let token = unsafe { compact::register(self.site(), &w, Self::try_compact) };
         park(WaitReason::ChanReceive, move || drop(guard));
+        compact::unregister(token);
         match w.outcome() {
             // SAFETY: the sender finished us before unparking; no one else touches
             // `slot` any more.
@@ -413,6 +420,61 @@ impl<T> Inner<T> {
             Outcome::Closed => Ok(None),
             Outcome::Waiting => throw("chanrecv: spurious wakeup"),
         }
+    }
+
+    /// The channel as a compaction site (see `compact.rs`).
+    fn site(&self) -> *const () {
+        core::ptr::from_ref(self).cast()
+    }
+
+    /// The channel's [`compact::TryCompactFn`]: under the channel lock (taken with
+    /// `try_lock`, retried briefly), if `w` is still in one of the queues, puts a proxy
+    /// in its place and compacts `g`'s stack (undoing the swap if that is refused).
+    ///
+    /// # Safety
+    ///
+    /// [`compact::TryCompactFn`]'s contract, with `site` from [`Inner::site`] on a
+    /// channel of `T`.
+    unsafe fn try_compact(site: *const (), w: *const Waiter, g: *const crate::g::G) -> Attempt {
+        /// `try_lock` attempts before giving up (the holder is usually another compactor,
+        /// for a few microseconds).
+        const TRIES: u32 = 128;
+        // SAFETY: `site` is this channel, borrowed by the parked `g` (contract).
+        let this = unsafe { &*site.cast::<Inner<T>>() };
+        let mut tries = 0;
+        let guard = loop {
+            if let Ok(guard) = this.lock.try_lock() {
+                break guard;
+            }
+            tries += 1;
+            if tries == TRIES {
+                return Attempt::Busy;
+            }
+            crate::sync::spin_loop();
+        };
+        let step = |st: &mut State<T>| {
+            let mut queues = [&mut st.recvq, &mut st.sendq];
+            // SAFETY: we hold the lock; `w` is `g`'s real waiter (its stack is not
+            // compacted while its waiter is linked), in one of these queues if anywhere;
+            // `restore_owner` of `g` is the fault-in the compaction needs.
+            unsafe {
+                let Some(p) =
+                    WaitQueue::replace_with_proxy(&mut queues, w, g.cast(), compact::restore_owner)
+                else {
+                    return Attempt::Gone;
+                };
+                if compact::compact_stack(g) {
+                    Attempt::Compacted
+                } else {
+                    WaitQueue::unreplace_proxy(&mut queues, p);
+                    Attempt::Refused
+                }
+            }
+        };
+        // SAFETY: we hold the lock.
+        let a = unsafe { this.locked(step) };
+        drop(guard);
+        a
     }
 
     /// Go's `closechan`: marks the channel closed and wakes every waiter (receivers see

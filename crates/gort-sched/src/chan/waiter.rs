@@ -5,6 +5,14 @@
 //! parked), so blocking allocates nothing. Queues link waiters intrusively through raw
 //! pointers; every link is read and written only under the lock of the queue that holds
 //! the waiter.
+//!
+//! When a long-parked goroutine's stack is compacted (`crate::compact`), its waiter is
+//! first replaced in the queue by an off-stack **proxy** ([`Proxy`]: a `Waiter` with the
+//! same links and ticket, plus who to restore); the stack's pages are then released. A
+//! queue operation that dequeues a proxy *faults it in*: restores the owner's stack (so
+//! the real waiter is readable again), frees the proxy and goes on with the real waiter.
+//! Neighbours' unlinks touch only the proxy's links, so nothing but the fault-in ever
+//! reads a compacted stack.
 
 use core::cell::Cell;
 use core::ptr;
@@ -75,6 +83,28 @@ pub(crate) struct Waiter {
     next: Cell<*const Waiter>,
     /// Previous waiter in the queue. Protected by the queue's lock.
     prev: Cell<*const Waiter>,
+    /// For a [`Proxy`]: the real waiter it stands for (on a compacted stack); null for a
+    /// real waiter. Immutable.
+    origin: *const Waiter,
+}
+
+/// An off-stack stand-in for a waiter whose owner's stack is compacted. Allocated by the
+/// compactor under the queue's lock, freed by whoever dequeues it (after the fault-in).
+///
+/// `#[repr(C)]` with the `Waiter` first, so a `*const Waiter` in a queue may point at a
+/// proxy; `Waiter::origin` tells which.
+#[repr(C)]
+pub(crate) struct Proxy {
+    /// Links, ticket and `origin` (non-null).
+    waiter: Waiter,
+    /// What `fault_in` restores (a `*const G` in the scheduler; a model object under
+    /// loom). Immutable.
+    owner: *const (),
+    /// Restores `owner`'s stack so that `waiter.origin` is readable again.
+    ///
+    /// Safety contract: called once, under the queue's lock, while the proxy is no longer
+    /// linked and the owner is still blocked.
+    fault_in: unsafe fn(*const ()),
 }
 
 impl Waiter {
@@ -97,7 +127,14 @@ impl Waiter {
             ticket: Cell::new(0),
             next: Cell::new(ptr::null()),
             prev: Cell::new(ptr::null()),
+            origin: ptr::null(),
         }
+    }
+
+    /// Whether this is a [`Proxy`]'s waiter.
+    #[inline]
+    fn is_proxy(&self) -> bool {
+        !self.origin.is_null()
     }
 
     /// The owner's value slot (see the field docs).
@@ -234,8 +271,9 @@ impl WaitQueue {
             if w.is_null() {
                 return None;
             }
-            // SAFETY: queued waiters are valid (invariant), and we hold the lock.
-            let claimed = unsafe {
+            // SAFETY: queued waiters are valid (invariant), and we hold the lock; a proxy
+            // is unlinked before its fault-in (its contract).
+            let (claimed, w) = unsafe {
                 let next = (*w).next.get();
                 self.first = next;
                 if next.is_null() {
@@ -245,7 +283,8 @@ impl WaitQueue {
                 }
                 (*w).next.set(ptr::null());
                 (*w).prev.set(ptr::null());
-                (*w).claim()
+                let w = if (*w).is_proxy() { fault_in(w) } else { w };
+                ((*w).claim(), w)
             };
             if claimed {
                 return Some(w);
@@ -263,6 +302,9 @@ impl WaitQueue {
     pub(crate) unsafe fn remove(&mut self, w: *const Waiter) {
         // SAFETY: `w` and its queued neighbours are valid (contract and invariant).
         unsafe {
+            // Only `select` and `Cond` waiters are removed by their owners, and their
+            // parks register no compaction site, so they are never proxied.
+            debug_assert!(!(*w).is_proxy(), "waitq: removing a proxy");
             let prev = (*w).prev.get();
             let next = (*w).next.get();
             if !prev.is_null() {
@@ -294,6 +336,7 @@ impl WaitQueue {
             // SAFETY: queued waiters are valid (invariant), and we hold the lock.
             unsafe {
                 if (*w).ticket.get() == t {
+                    debug_assert!(!(*w).is_proxy(), "notify list holds a proxy");
                     self.remove(w);
                     return Some(w);
                 }
@@ -301,6 +344,94 @@ impl WaitQueue {
             }
         }
         None
+    }
+
+    /// Puts a new [`Proxy`] for `w` into `w`'s place in whichever of `queues` holds it
+    /// and returns it, or returns `None` (allocating nothing) if `w` is not linked. `w`'s
+    /// own fields are left as they are (they are what the owner's stack is restored
+    /// with).
+    ///
+    /// # Safety
+    ///
+    /// `w` is valid and not a proxy, `queues` are all the queues it may be in, and the
+    /// caller holds their lock. `fault_in(owner)` satisfies [`Proxy::fault_in`]'s
+    /// contract for `w`'s owner.
+    pub(crate) unsafe fn replace_with_proxy(
+        queues: &mut [&mut WaitQueue],
+        w: *const Waiter,
+        owner: *const (),
+        fault_in: unsafe fn(*const ()),
+    ) -> Option<*const Waiter> {
+        // SAFETY: `w` is valid and we hold the locks (contract).
+        let (prev, next) = unsafe { ((*w).prev.get(), (*w).next.get()) };
+        let first_of = queues.iter().position(|q| q.first == w);
+        let last_of = queues.iter().position(|q| q.last == w);
+        if (prev.is_null() && first_of.is_none()) || (next.is_null() && last_of.is_none()) {
+            return None;
+        }
+        // SAFETY: as above.
+        let ticket = unsafe { (*w).ticket.get() };
+        let proxy = Box::new(Proxy {
+            waiter: Waiter {
+                parker: UnsafeCell::new(None),
+                elem: ptr::null(),
+                select: ptr::null(),
+                outcome: UnsafeCell::new(Outcome::Waiting),
+                ticket: Cell::new(ticket),
+                next: Cell::new(next),
+                prev: Cell::new(prev),
+                origin: w,
+            },
+            owner,
+            fault_in,
+        });
+        let p = Box::into_raw(proxy).cast_const().cast::<Waiter>();
+        // SAFETY: the neighbours are queued, hence valid (invariant); we hold the lock.
+        unsafe {
+            match (prev.is_null(), first_of) {
+                (false, _) => (*prev).next.set(p),
+                (true, Some(i)) => queues[i].first = p,
+                (true, None) => {}
+            }
+            match (next.is_null(), last_of) {
+                (false, _) => (*next).prev.set(p),
+                (true, Some(i)) => queues[i].last = p,
+                (true, None) => {}
+            }
+        }
+        Some(p)
+    }
+
+    /// Undoes [`WaitQueue::replace_with_proxy`] (the compaction was refused): the real
+    /// waiter takes the proxy's place again and the proxy is freed.
+    ///
+    /// # Safety
+    ///
+    /// `p` was returned by `replace_with_proxy` with these `queues`, is still linked, and
+    /// the caller holds the lock; the owner's stack was not compacted.
+    pub(crate) unsafe fn unreplace_proxy(queues: &mut [&mut WaitQueue], p: *const Waiter) {
+        // SAFETY: `p` is a linked proxy (contract); its origin is readable (not compacted).
+        unsafe {
+            let w = (*p).origin;
+            let (prev, next) = ((*p).prev.get(), (*p).next.get());
+            (*w).prev.set(prev);
+            (*w).next.set(next);
+            if prev.is_null() {
+                if let Some(q) = queues.iter_mut().find(|q| q.first == p) {
+                    q.first = w;
+                }
+            } else {
+                (*prev).next.set(w);
+            }
+            if next.is_null() {
+                if let Some(q) = queues.iter_mut().find(|q| q.last == p) {
+                    q.last = w;
+                }
+            } else {
+                (*next).prev.set(w);
+            }
+            drop(Box::from_raw(p.cast_mut().cast::<Proxy>()));
+        }
     }
 
     /// Checks the link structure (debug builds; O(n), so only under
@@ -329,6 +460,29 @@ impl WaitQueue {
             }
             assert_eq!(prev, self.last, "waitq last is not the tail");
         }
+    }
+}
+
+/// Faults a dequeued proxy in: restores its owner's stack, frees the proxy and returns
+/// the real waiter, unlinked.
+///
+/// # Safety
+///
+/// `p` is a proxy just unlinked by the caller, who holds the queue's lock.
+#[cold]
+#[inline(never)]
+unsafe fn fault_in(p: *const Waiter) -> *const Waiter {
+    // SAFETY: proxies are boxed `Proxy`s (`replace_with_proxy`); this one was unlinked,
+    // so nobody else reaches it; its `fault_in` contract holds (lock held, unlinked, the
+    // owner blocked until its real waiter is finished).
+    unsafe {
+        let proxy = Box::from_raw(p.cast_mut().cast::<Proxy>());
+        (proxy.fault_in)(proxy.owner);
+        let w = proxy.waiter.origin;
+        // The restored links are those of the moment of compaction: stale.
+        (*w).next.set(ptr::null());
+        (*w).prev.set(ptr::null());
+        w
     }
 }
 

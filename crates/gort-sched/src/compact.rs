@@ -1,0 +1,586 @@
+//! Compaction of long-parked goroutines' stacks: an idle P copies a parked goroutine's
+//! live stack into a small buffer and releases its pages (gort-stack's
+//! `Stack::compact`); the stack comes back when a waker dequeues the goroutine's waiter.
+//! Opt-in ([`Config::compact_parked_after`](crate::Config)). See docs/design/gort-sched.md
+//! ("Compaction of parked stacks").
+//!
+//! Protocol, for one goroutine G parked at a *site* (a channel's send or receive):
+//!
+//! 1. Before parking, G registers the site ([`register`]): the site's address, its
+//!    waiter, and a compaction function; and stamps the compaction epoch. After `park`
+//!    returns it unregisters ([`unregister`]).
+//! 2. A compactor (an idle P in `find_runnable`) looking at G claims it: CAS
+//!    `Waiting → Waiting|SCAN` ([`try_claim`]). While SCAN is set `ready` spins, so G
+//!    cannot run, so its parked frame (and the site it borrows) stays alive.
+//! 3. The site's compaction function `try_lock`s the site (never blocking; on failure the
+//!    claim is dropped at once, so a waker spinning on SCAN never waits on a lock), and,
+//!    if G's waiter is still queued, swaps in an off-stack proxy and calls
+//!    [`compact_stack`]; then unlocks. The compactor clears SCAN ([`release_claim`]).
+//! 4. A waker that dequeues the proxy (under the site's lock) faults it in:
+//!    [`restore_owner`] copies the stack back before the real waiter is touched. So the
+//!    site's lock, held by both, orders every compaction before the restore, and a G is
+//!    readied only after its waiter was dequeued, hence restored.
+
+use core::cell::UnsafeCell;
+use core::ops::Range;
+
+use crate::chan::waiter::Waiter;
+use crate::g::{G, GPtr, GStatus, SCAN};
+use crate::sched::Sched;
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// Gs looked at per pass (one `allg` lock, then at most this many compactions of about
+/// 3 µs each, so an idle P re-checks its run queues at least every ~100 µs).
+const PASS_VISIT: usize = 32;
+
+/// How a compaction attempt at a site ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// The stack is compacted; the waiter is a proxy in the queue.
+    Compacted,
+    /// The site's lock was held: try again later.
+    Busy,
+    /// The waiter is no longer queued (a waker took it): nothing to do.
+    Gone,
+    /// `Stack::compact` refused (too deep, on a grown segment, out of memory): the G is
+    /// not tried again until it parks again.
+    Refused,
+}
+
+/// A site's compaction function: `(site, waiter, g)`.
+///
+/// Safety contract: the caller holds SCAN on `g`, which is parked at `site` with the
+/// registered `waiter`; the function `try_lock`s the site and, if `waiter` is queued,
+/// swaps in a proxy whose fault-in is [`restore_owner`] of `g` and calls
+/// [`compact_stack`], all under the site's lock.
+pub(crate) type TryCompactFn = unsafe fn(*const (), *const Waiter, *const G) -> Attempt;
+
+/// Where a G is parked: set by the G itself before parking.
+#[derive(Clone, Copy)]
+struct SiteRef {
+    /// The site (a channel's `Inner<T>`), borrowed by the parked frame.
+    site: *const (),
+    /// The G's waiter on its own stack.
+    waiter: *const Waiter,
+    /// The site's compaction function.
+    try_compact: TryCompactFn,
+}
+
+/// A G's compaction registration (a field of [`G`]).
+pub(crate) struct ParkSite {
+    /// 0: not compactable (not parked at a registered site); [`REFUSED`]: refused once in
+    /// this park; else the compaction epoch at registration + 1. Atomic; written by the
+    /// G itself while running (register/unregister) and by a compactor holding SCAN
+    /// (refusal); read racily by compactors as a filter and again under SCAN.
+    stamp: AtomicU64,
+    /// The site. Written by the G itself while running, before parking; read by a
+    /// compactor holding SCAN (the G's `Running → Waiting` CAS publishes it).
+    site: UnsafeCell<Option<SiteRef>>,
+}
+
+/// `ParkSite::stamp` of a G whose compaction was refused in its current park.
+const REFUSED: u64 = u64::MAX;
+
+impl ParkSite {
+    /// Not registered.
+    pub(crate) fn new() -> ParkSite {
+        ParkSite {
+            stamp: AtomicU64::new(0),
+            site: UnsafeCell::new(None),
+        }
+    }
+}
+
+/// Per-scheduler compaction state (a field of `Sched`).
+pub(crate) struct Compactor {
+    /// Compact Gs parked at least this long (nanoseconds); 0 = off. Immutable.
+    after_ns: u64,
+    /// The epoch, advanced by sysmon every `after_ns`. A G stamped in epoch `e` is
+    /// eligible from epoch `e + 2` on. Atomic.
+    epoch: AtomicU64,
+    /// sysmon's time of the last epoch bump. Written only by sysmon.
+    last_bump: AtomicU64,
+    /// Next `allg` index a pass looks at. Atomic (passes on several Ps share it).
+    cursor: AtomicUsize,
+    /// A cycle over `allg` is worth running. Set by sysmon's epoch bump when something
+    /// was registered or seen young since; cleared by a cycle that found nothing to do.
+    wanted: AtomicBool,
+    /// A G registered since the last epoch bump. Set by `register` (when clear).
+    fresh: AtomicBool,
+    /// The current cycle compacted something or found a site busy: run another.
+    cycle_busy: AtomicBool,
+    /// The current cycle saw registered Gs too young to compact.
+    cycle_young: AtomicBool,
+    /// The last finished cycle saw young Gs (they become eligible at a later epoch).
+    young_seen: AtomicBool,
+    /// Stacks compacted so far. Statistics.
+    compacted: AtomicU64,
+    /// Stacks restored so far. Statistics.
+    restored: AtomicU64,
+}
+
+impl Compactor {
+    /// The state for a scheduler compacting Gs parked longer than `after` (`None`: off).
+    pub(crate) fn new(after: Option<core::time::Duration>) -> Compactor {
+        let after_ns = after.map_or(0, |d| {
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+        });
+        Compactor {
+            after_ns,
+            epoch: AtomicU64::new(1),
+            last_bump: AtomicU64::new(0),
+            cursor: AtomicUsize::new(0),
+            wanted: AtomicBool::new(false),
+            fresh: AtomicBool::new(false),
+            cycle_busy: AtomicBool::new(false),
+            cycle_young: AtomicBool::new(false),
+            young_seen: AtomicBool::new(false),
+            compacted: AtomicU64::new(0),
+            restored: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether compaction is on.
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.after_ns != 0
+    }
+
+    /// The counters so far.
+    fn stats(&self) -> CompactStats {
+        CompactStats {
+            compacted: self.compacted.load(Ordering::Relaxed),
+            restored: self.restored.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of parked-stack compaction in one scheduler
+/// ([`Config::compact_parked_after`](crate::Config)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactStats {
+    /// Stacks compacted so far.
+    pub compacted: u64,
+    /// Stacks restored so far; `compacted - restored` are compacted now.
+    pub restored: u64,
+}
+
+/// The current scheduler's compaction counters (zeros outside a scheduler or with
+/// compaction off).
+pub fn compact_stats() -> CompactStats {
+    crate::sched::current_sched().map_or_else(CompactStats::default, |s| s.compactor.stats())
+}
+
+/// Registers the current goroutine as parking at `site` with `waiter` (call with the
+/// site's lock held, just before `park`). Returns the token for [`unregister`]; `None`
+/// (nothing recorded) on a plain thread or when compaction is off.
+///
+/// # Safety
+///
+/// `site` and `waiter` stay valid and unmoved until `unregister` (the caller's frame
+/// owns them and is parked in between); `try_compact` satisfies [`TryCompactFn`] for
+/// them; nothing of the caller's stack is lent to anyone but the site's wakers (the
+/// opt-in contract of `Config::compact_parked_after`).
+#[inline]
+pub(crate) unsafe fn register(
+    site: *const (),
+    waiter: *const Waiter,
+    try_compact: TryCompactFn,
+) -> Option<GPtr> {
+    let g = crate::m::current_g()?;
+    // SAFETY: the running G and its scheduler are alive.
+    let gr = unsafe { &*g };
+    // SAFETY: as above (a G's scheduler outlives it).
+    let c = unsafe { &(*gr.sched).compactor };
+    if !c.enabled() {
+        return None;
+    }
+    // SAFETY: only the running G writes its site; compactors read it only while the G
+    // is Waiting and claimed (after the park below).
+    unsafe {
+        *gr.park_site.site.get() = Some(SiteRef {
+            site,
+            waiter,
+            try_compact,
+        });
+    }
+    let epoch = c.epoch.load(Ordering::Relaxed);
+    gr.park_site.stamp.store(epoch + 1, Ordering::Relaxed);
+    if !c.fresh.load(Ordering::Relaxed) {
+        c.fresh.store(true, Ordering::Relaxed);
+    }
+    Some(GPtr(g))
+}
+
+/// Ends a registration once `park` returned (the G runs again, not compacted).
+#[inline]
+pub(crate) fn unregister(token: Option<GPtr>) {
+    if let Some(g) = token {
+        // SAFETY: the running G is alive; only it writes its stamp while running.
+        unsafe { (*g.0).park_site.stamp.store(0, Ordering::Relaxed) };
+    }
+}
+
+/// Claims a Waiting G for compaction: `Waiting → Waiting|SCAN` (Go's `_Gscan`). While
+/// claimed the G cannot be readied (`ready` spins) nor claimed again.
+#[inline]
+pub(crate) fn try_claim(status: &AtomicU32) -> bool {
+    let w = GStatus::Waiting as u32;
+    status
+        .compare_exchange(w, w | SCAN, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Drops a claim taken by [`try_claim`]; Release, so a `ready` that sees the bit clear
+/// also sees the compaction done under it.
+#[inline]
+pub(crate) fn release_claim(status: &AtomicU32) {
+    status.fetch_and(!SCAN, Ordering::Release);
+}
+
+/// Compacts a claimed G's stack.
+///
+/// # Safety
+///
+/// Called by a site's [`TryCompactFn`]: the caller holds SCAN on `g` and the lock of the
+/// site where `g` is parked, and has replaced `g`'s waiter in the queue by a proxy. So
+/// nothing else reads or writes the G's stack until the proxy is faulted in.
+pub(crate) unsafe fn compact_stack(g: *const G) -> bool {
+    // SAFETY: the G is Waiting and claimed; its stack slot and context are touched only
+    // by the holder of its site's lock while its waiter is queued (us).
+    let (slot, sp) = unsafe { (&mut *(*g).stack.get(), (*(*g).ctx.get()).sp()) };
+    let Some(stack) = slot.as_mut() else {
+        return false;
+    };
+    // SAFETY: the G is parked: nothing runs on its stack, `sp` is its saved stack
+    // pointer, and its last run happened-before the claim (its `Running → Waiting` CAS,
+    // read by our Acquire CAS). Nothing touches the stack until `restore_owner`: the
+    // waiter is replaced by a proxy, the G cannot run before a waker dequeues that
+    // proxy, and its frames are lent to nobody else (the opt-in contract).
+    match unsafe { stack.compact(sp) } {
+        Ok(_) => {
+            // SAFETY: G structs' schedulers outlive them.
+            unsafe { &(*(*g).sched).compactor }
+                .compacted
+                .fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// A proxy's fault-in for goroutines: copies `owner`'s (a `*const G`) compacted stack
+/// back. Satisfies `Proxy::fault_in`'s contract.
+///
+/// # Safety
+///
+/// `owner` is a G whose proxy the caller just unlinked, under the site's lock; the G is
+/// Waiting and cannot be readied before its real waiter is finished.
+pub(crate) unsafe fn restore_owner(owner: *const ()) {
+    let g = owner.cast::<G>();
+    // SAFETY: by the contract nobody else touches the G's stack slot: compactors need
+    // the site's lock, and the G cannot run.
+    let slot = unsafe { &mut *(*g).stack.get() };
+    if slot.as_mut().is_some_and(gort_stack::Stack::restore) {
+        // SAFETY: G structs' schedulers outlive them.
+        unsafe { &(*(*g).sched).compactor }
+            .restored
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Tries to compact one G found in `allg` in `epoch`.
+fn compact_one(c: &Compactor, g: GPtr, epoch: u64) -> Option<Attempt> {
+    // SAFETY: G structs live as long as their scheduler.
+    let gr = unsafe { &*g.0 };
+    let ps = &gr.park_site;
+    let eligible = |s: u64| s != 0 && s != REFUSED && s < epoch;
+    let stamp = ps.stamp.load(Ordering::Relaxed);
+    if stamp == 0 || stamp == REFUSED {
+        return None;
+    }
+    if !eligible(stamp) {
+        c.cycle_young.store(true, Ordering::Relaxed);
+        return None;
+    }
+    if gr.status.load(Ordering::Relaxed) != GStatus::Waiting as u32 || !try_claim(&gr.status) {
+        return None;
+    }
+    // Claimed: the G cannot run, so its registration is stable and its site alive.
+    let mut out = None;
+    if eligible(ps.stamp.load(Ordering::Relaxed)) {
+        // SAFETY: the site is written by the G before its `Running → Waiting` CAS, which
+        // our claim read.
+        if let Some(s) = unsafe { *ps.site.get() } {
+            // SAFETY: the G is claimed and parked at `s.site` with `s.waiter` (its stamp
+            // is set only while so registered), as `try_compact` requires.
+            let a = unsafe { (s.try_compact)(s.site, s.waiter, g.0) };
+            if a == Attempt::Refused {
+                ps.stamp.store(REFUSED, Ordering::Relaxed);
+            }
+            out = Some(a);
+        }
+    }
+    release_claim(&gr.status);
+    out
+}
+
+/// One bounded compaction pass, run by an idle P before it gives its P up. Returns
+/// whether it did anything (the caller then re-checks for work and comes back).
+pub(crate) fn idle_pass(sched: &Sched) -> bool {
+    let c = &sched.compactor;
+    if !c.enabled() || !c.wanted.load(Ordering::Relaxed) {
+        return false;
+    }
+    let epoch = c.epoch.load(Ordering::Acquire);
+    let start = c.cursor.fetch_add(PASS_VISIT, Ordering::Relaxed);
+    let mut batch = [GPtr(core::ptr::null_mut()); PASS_VISIT];
+    let n = sched.allg_chunk(start, &mut batch);
+    if n == 0 {
+        // Past the end: the cycle is over.
+        c.cursor.store(0, Ordering::Relaxed);
+        let young = c.cycle_young.swap(false, Ordering::Relaxed);
+        if !c.cycle_busy.swap(false, Ordering::Relaxed) {
+            c.young_seen.store(young, Ordering::Relaxed);
+            c.wanted.store(false, Ordering::Relaxed);
+            return false;
+        }
+        return true;
+    }
+    for &g in &batch[..n] {
+        if matches!(
+            compact_one(c, g, epoch),
+            Some(Attempt::Compacted | Attempt::Busy)
+        ) {
+            c.cycle_busy.store(true, Ordering::Relaxed);
+        }
+    }
+    true
+}
+
+/// sysmon's tick: advances the epoch every `after` and, when a cycle is worth running,
+/// wakes an idle P to run it.
+pub(crate) fn sysmon_tick(sched: &Sched, now: u64) {
+    let c = &sched.compactor;
+    if !c.enabled()
+        || now
+            < c.last_bump
+                .load(Ordering::Relaxed)
+                .saturating_add(c.after_ns)
+    {
+        return;
+    }
+    c.last_bump.store(now, Ordering::Relaxed);
+    c.epoch.fetch_add(1, Ordering::Release);
+    let fresh = c.fresh.swap(false, Ordering::Relaxed);
+    if fresh || c.young_seen.load(Ordering::Relaxed) {
+        c.wanted.store(true, Ordering::Relaxed);
+    }
+    if c.wanted.load(Ordering::Relaxed) {
+        sched.wakep();
+    }
+}
+
+/// Where a parked goroutine's live stack is, for a collector scanning it (gc-host).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LiveStack {
+    /// On its own pages: `[sp, base)`.
+    OnStack(Range<usize>),
+    /// Compacted: the bytes of `original` wait in `buffer` (same length and layout;
+    /// pointers in it are to the original addresses, where the stack comes back).
+    Compacted {
+        /// The buffer to scan instead.
+        buffer: Range<usize>,
+        /// The stack addresses the copy stands for.
+        original: Range<usize>,
+    },
+}
+
+/// The live stack of a G that is not running.
+///
+/// # Safety
+///
+/// The caller excludes compaction and restore of `g` for as long as it uses the answer
+/// (the world is stopped, or it holds SCAN on `g` and `g` is parked at no site).
+#[allow(dead_code, reason = "the collector's stack scan (gc-host) is its user")]
+pub(crate) unsafe fn live_stack(g: &G) -> Option<LiveStack> {
+    // SAFETY: by the contract the stack slot and context are stable.
+    let (slot, sp) = unsafe { (&*g.stack.get(), (*g.ctx.get()).sp()) };
+    let s = slot.as_ref()?;
+    Some(match s.compacted() {
+        Some(copy) => LiveStack::Compacted {
+            buffer: copy.buffer(),
+            original: copy.original(),
+        },
+        None => LiveStack::OnStack(sp.clamp(s.limit(), s.base())..s.base()),
+    })
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use crate::gosync::WaitGroup;
+    use crate::{Chan, Config, compact_stats, run_with, spawn};
+
+    fn config(procs: usize) -> Config {
+        Config {
+            maxprocs: procs,
+            compact_parked_after: Some(Duration::from_millis(1)),
+            ..Config::default()
+        }
+    }
+
+    /// Sleeps until at least `n` stacks are compacted now (or 10 s pass).
+    fn wait_compacted(n: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = compact_stats();
+            let now = s.compacted - s.restored;
+            if now >= n || Instant::now() > deadline {
+                return now;
+            }
+            crate::time::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Receivers parked long enough are compacted; values sent to them arrive intact
+    /// (the sender writes into a restored stack), and every stack comes back.
+    #[test]
+    fn compacted_receivers_get_their_values() {
+        for procs in [1, 2] {
+            let n = 500u64;
+            let (sum, stats) = run_with(config(procs), move || {
+                let ch = Chan::<u64>::new(0);
+                let total = Arc::new(AtomicU64::new(0));
+                let wg = Arc::new(WaitGroup::new());
+                wg.add(n as i32);
+                for i in 0..n {
+                    let (ch, total, wg) = (ch.clone(), Arc::clone(&total), Arc::clone(&wg));
+                    spawn(move || {
+                        // A live local below the waiter: it must survive the round trip.
+                        let mine = std::hint::black_box([i; 8]);
+                        let v = ch.recv().unwrap();
+                        assert_eq!(mine, [i; 8]);
+                        total.fetch_add(v * 1000 + i, Ordering::Relaxed);
+                        wg.done();
+                    })
+                    .unwrap();
+                }
+                assert_eq!(wait_compacted(n), n, "not every receiver was compacted");
+                for i in 0..n {
+                    ch.send(i);
+                }
+                wg.wait();
+                (total.load(Ordering::Relaxed), compact_stats())
+            })
+            .unwrap();
+            let expect: u64 = (0..n).map(|i| i * 1000 + i).sum();
+            assert_eq!(sum, expect);
+            assert!(stats.compacted >= n);
+            assert_eq!(stats.compacted, stats.restored);
+        }
+    }
+
+    /// Compacted senders' values (on their stacks) reach the receiver; close wakes
+    /// compacted receivers with `None`.
+    #[test]
+    fn compacted_senders_and_close() {
+        let n = 300u64;
+        let (got, closed) = run_with(config(2), move || {
+            let ch = Chan::<[u64; 6]>::new(0);
+            for i in 0..n {
+                let ch = ch.clone();
+                spawn(move || ch.send([i, i + 1, i + 2, i + 3, i + 4, i + 5])).unwrap();
+            }
+            assert_eq!(wait_compacted(n), n);
+            let mut got: Vec<u64> = (0..n)
+                .map(|_| {
+                    let v = ch.recv().unwrap();
+                    assert_eq!(v, core::array::from_fn(|k| v[0] + k as u64));
+                    v[0]
+                })
+                .collect();
+            got.sort_unstable();
+            // Now receivers, woken by close.
+            let gate = Chan::<u64>::new(0);
+            let closed = Arc::new(AtomicUsize::new(0));
+            let wg = Arc::new(WaitGroup::new());
+            wg.add(n as i32);
+            for _ in 0..n {
+                let (gate, closed, wg) = (gate.clone(), Arc::clone(&closed), Arc::clone(&wg));
+                spawn(move || {
+                    if gate.recv().is_none() {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    wg.done();
+                })
+                .unwrap();
+            }
+            assert_eq!(wait_compacted(n), n);
+            gate.close();
+            wg.wait();
+            (got, closed.load(Ordering::Relaxed))
+        })
+        .unwrap();
+        assert_eq!(got, (0..n).collect::<Vec<_>>());
+        assert_eq!(closed, n as usize);
+    }
+
+    /// A goroutine whose parked stack is too deep to compact is refused and left alone;
+    /// the others are compacted around it and everything still works.
+    #[test]
+    fn deep_stacks_are_refused() {
+        let out = run_with(config(2), || {
+            let ch = Chan::<u64>::new(0);
+            let deep = {
+                let ch = ch.clone();
+                let done = Chan::<u64>::new(1);
+                let d2 = done.clone();
+                spawn(move || {
+                    let big = std::hint::black_box([7u64; 2048]); // 16 KiB live
+                    let v = ch.recv().unwrap();
+                    d2.send(v + big.iter().sum::<u64>());
+                })
+                .unwrap();
+                done
+            };
+            let shallow = {
+                let ch = ch.clone();
+                let done = Chan::<u64>::new(1);
+                let d2 = done.clone();
+                spawn(move || d2.send(ch.recv().unwrap())).unwrap();
+                done
+            };
+            assert_eq!(wait_compacted(1), 1);
+            crate::time::sleep(Duration::from_millis(20));
+            let s = compact_stats();
+            assert_eq!(s.compacted - s.restored, 1, "the deep stack was compacted");
+            ch.send(1);
+            ch.send(1);
+            let mut r = [deep.recv().unwrap(), shallow.recv().unwrap()];
+            r.sort_unstable();
+            r
+        })
+        .unwrap();
+        assert_eq!(out, [1, 1 + 7 * 2048]);
+    }
+
+    /// With compaction off (the default) nothing is registered or compacted.
+    #[test]
+    fn off_by_default() {
+        let s = run_with(Config::default(), || {
+            let ch = Chan::<u8>::new(0);
+            let c2 = ch.clone();
+            spawn(move || c2.send(1)).unwrap();
+            crate::time::sleep(Duration::from_millis(30));
+            ch.recv();
+            compact_stats()
+        })
+        .unwrap();
+        assert_eq!(s, crate::CompactStats::default());
+    }
+}
