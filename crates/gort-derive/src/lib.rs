@@ -1,9 +1,10 @@
-//! gort-derive: gort's procedural macros. Today that is `#[gort::main]`, which makes a
-//! program's `fn main` the main goroutine as `#[tokio::main]` makes it the main task;
-//! `#[derive(Trace)]` for the collector will live here too (DESIGN.md).
+//! gort-derive: gort's procedural macros: `#[gort::main]`, which makes a program's
+//! `fn main` the main goroutine as `#[tokio::main]` makes it the main task, and
+//! `#[derive(Trace)]`, which implements the collector's `Trace` for a struct or enum.
 //!
-//! Use it through the facade as `#[gort::main]`: the expansion names `::gort`, so a crate
-//! that depends on gort-derive alone cannot use it.
+//! Use them through the facade as `#[gort::main]` and `#[derive(gort::gc::Trace)]`: the
+//! expansions name `::gort` (the derive takes `#[trace(crate = "...")]` to name another
+//! path, e.g. `::gort_gc` for a crate that uses the collector alone).
 //!
 //! # Go → gort
 //!
@@ -12,10 +13,11 @@
 //! | `func main()` (run by `runtime.main` as goroutine 1) | `#[gort::main] fn main()` |
 //! | `GOMAXPROCS=N` / `runtime.GOMAXPROCS(N)` first thing in `main` | `#[gort::main(maxprocs = N)]` |
 //! | `os.Exit(1)` after printing an error | `fn main() -> Result<(), E>` returning `Err` |
+//! | the compiler's pointer maps of a type (`_type.gcdata`, `ptrdata`) | `#[derive(Trace)]` (`trace` visits the fields; `NO_TRACE` is `ptrdata == 0`) |
 //!
 //! # How it works
 //!
-//! 1. Parse the item with the bare `proc_macro` API (no syn, no quote): outer attributes,
+//! 1. `#[gort::main]` parses the item with the bare `proc_macro` API (no syn, no quote): outer attributes,
 //!    visibility, qualifiers, `fn`, the name, an empty parameter list, an optional return
 //!    type, the body. Anything else is a `compile_error!` spanned on the offending token.
 //! 2. Emit the same function with its body moved into a nested `fn __gort_main` (so
@@ -24,15 +26,24 @@
 //!    through `std::process::Termination` *inside* the goroutine. The outer function
 //!    returns `std::process::ExitCode`, so the error type of a `Result` need not be
 //!    `Send` (`Box<dyn Error>` works) and the program ends when main returns, as in Go.
+//! 3. `#[derive(Trace)]` parses the type with syn (`derive` parser only) and emits an
+//!    `unsafe impl Trace` whose `trace` destructures `self` (every variant of an enum)
+//!    and calls `Trace::trace` on each field, and whose `NO_TRACE` is the conjunction of
+//!    the fields' (Go's compiler computes `ptrdata` the same way, from the field types).
+//!    Type parameters get a `Trace` bound; field types are not put in the where clause,
+//!    so recursive types (`Option<Gc<Self>>`) need no coinduction. A field whose type
+//!    names the type itself (`Option<Box<Self>>`) counts as traced in `NO_TRACE`, which
+//!    would otherwise be a cycle in constant evaluation.
 //!
 //! # Not done
 //!
-//! `#[derive(Trace)]` (waits for gort-gc's `Trace`); a `crate = "path"` argument for a
-//! renamed gort dependency; `maxprocs` given by anything but an integer literal.
+//! A `crate = "path"` argument for `#[gort::main]` with a renamed gort dependency;
+//! `maxprocs` given by anything but an integer literal; `#[derive(Trace)]` on unions.
 
 use proc_macro::TokenStream;
 
 mod main_attr;
+mod trace;
 
 /// Runs `fn main` as gort's main goroutine; use it as `#[gort::main]`.
 ///
@@ -57,4 +68,38 @@ mod main_attr;
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     main_attr::expand(attr, item)
+}
+
+/// Implements the collector's `Trace` for a struct or enum by tracing every field (use it
+/// as `#[derive(gort::gc::Trace)]`, or `gort::Trace`).
+///
+/// Type parameters get a `Trace` bound. The impl's `NO_TRACE` is true when every field's
+/// type is `NO_TRACE`, so a pointer-free type allocates in a noscan span.
+///
+/// Options:
+/// - `#[trace(crate = "path")]` on the type: where `Trace` and `Tracer` live (default
+///   `::gort::gc`; a crate using gort-gc directly writes `crate = "::gort_gc"`).
+/// - `#[trace(unsafe_skip)]` on a field: do not trace it (for a field type without a
+///   `Trace` impl). The author promises the field never holds a `Gc`, directly or
+///   through anything it owns; a `Gc` hidden there may be freed while still reachable.
+///
+/// Unions are refused: the collector could not know which field is live.
+///
+/// ```text
+/// #[derive(Trace)]                          unsafe impl<T: Trace> Trace for Node<T> {
+/// struct Node<T> {                              const NO_TRACE: bool =
+///     value: T,                        =>           <T as Trace>::NO_TRACE && <Option<Gc<Node<T>>> as Trace>::NO_TRACE;
+///     next: Option<Gc<Node<T>>>,                fn trace(&self, tracer: &mut Tracer) {
+/// }                                                 let Self { value, next } = self;
+///                                                   value.trace(tracer); next.trace(tracer);
+///                                               }
+///                                           }
+/// ```
+#[proc_macro_derive(Trace, attributes(trace))]
+pub fn derive_trace(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    match trace::expand(input) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }

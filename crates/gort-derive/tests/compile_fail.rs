@@ -87,6 +87,26 @@ const FAILS: &[(&str, &str, &str)] = &[
         "u32",
         "Termination",
     ),
+    (
+        "#[derive(gort_derive::Trace)] union U { a: u32 }",
+        "union",
+        "`#[derive(Trace)]` cannot be used on a union",
+    ),
+    (
+        "#[derive(gort_derive::Trace)] struct S { #[trace(skip)] a: u32 }",
+        "skip",
+        "on a field accepts only `unsafe_skip`",
+    ),
+    (
+        "#[derive(gort_derive::Trace)] #[trace(krate = \"x\")] struct S;",
+        "krate",
+        "on a type accepts only `crate = \"path\"`",
+    ),
+    (
+        "#[derive(gort_derive::Trace)] enum E { #[trace(unsafe_skip)] A }",
+        "#",
+        "goes on the type or on a field, not on a variant",
+    ),
 ];
 
 /// Uses that must expand to code that compiles against the stand-in for gort.
@@ -110,6 +130,68 @@ mod result {
 mod exit_code {
     #[gort_derive::main(maxprocs = 2usize)]
     fn main() -> std::process::ExitCode { std::process::ExitCode::from(3) }
+}
+
+mod derives {
+    use gort::gc::{Trace, Tracer};
+    #[derive(gort_derive::Trace)]
+    pub struct Node<T> {
+        pub v: T,
+        pub next: Option<Box<Node<T>>>,
+        #[trace(unsafe_skip)]
+        pub name: String,
+    }
+    #[derive(gort_derive::Trace)]
+    pub struct List { pub next: Option<Box<List>>, pub v: u32 }
+    #[derive(gort_derive::Trace)]
+    pub enum E<'a, T: Clone> where T: Send { A, B(u32, Box<u32>), C { x: u32 }, D(&'a T) }
+    #[derive(gort_derive::Trace)]
+    #[trace(crate = "crate::gc")]
+    pub struct Tuple(pub u32, pub Ptr);
+    #[derive(gort_derive::Trace)]
+    pub struct Unit;
+    pub struct Ptr;
+    // SAFETY: a stand-in for `Gc`: counts one pointer.
+    unsafe impl Trace for Ptr {
+        fn trace(&self, t: &mut Tracer<'_>) { t.0 += 1; }
+    }
+    const _: () = assert!(Unit::NO_TRACE && <E<'static, u8>>::NO_TRACE && !Tuple::NO_TRACE);
+    const _: () = assert!(!List::NO_TRACE && !<Node<u32>>::NO_TRACE);
+    pub fn count() -> usize {
+        let mut t = Tracer(0, core::marker::PhantomData);
+        Tuple(1, Ptr).trace(&mut t);
+        Node { v: Ptr, next: Some(Box::new(Node { v: Ptr, next: None, name: String::new() })), name: String::new() }.trace(&mut t);
+        let e: E<'_, u8> = E::C { x: 1 };
+        e.trace(&mut t);
+        t.0
+    }
+}
+
+/// A stand-in for gort's `gc` module: the `Trace` trait's shape.
+pub mod gc {
+    pub struct Tracer<'a>(pub usize, pub core::marker::PhantomData<&'a ()>);
+    /// # Safety
+    /// As gort's.
+    pub unsafe trait Trace {
+        const NO_TRACE: bool = false;
+        fn trace(&self, t: &mut Tracer<'_>);
+    }
+    // SAFETY: no pointers.
+    unsafe impl Trace for u32 { const NO_TRACE: bool = true; fn trace(&self, _: &mut Tracer<'_>) {} }
+    // SAFETY: no pointers.
+    unsafe impl Trace for u8 { const NO_TRACE: bool = true; fn trace(&self, _: &mut Tracer<'_>) {} }
+    // SAFETY: traces the value.
+    unsafe impl<T: Trace> Trace for Option<T> {
+        const NO_TRACE: bool = T::NO_TRACE;
+        fn trace(&self, t: &mut Tracer<'_>) { if let Some(x) = self { x.trace(t) } }
+    }
+    // SAFETY: traces the value.
+    unsafe impl<T: Trace> Trace for Box<T> {
+        const NO_TRACE: bool = T::NO_TRACE;
+        fn trace(&self, t: &mut Tracer<'_>) { (**self).trace(t) }
+    }
+    // SAFETY: a shared reference's target is traced by its owner.
+    unsafe impl<T> Trace for &T { const NO_TRACE: bool = true; fn trace(&self, _: &mut Tracer<'_>) {} }
 }
 
 extern crate self as gort;
