@@ -3,10 +3,12 @@
 //!
 //! Commands:
 //! - `ci`: format check, clippy with warnings denied on every target, all tests (which
-//!   include the tidy test), docs with warnings denied, and the bounded loom models.
+//!   include the tidy test), docs with warnings denied, the bounded loom models, and the
+//!   end-to-end browser tests (tests/browser/*.py, headless Chromium).
 //! - `test`: the workspace's tests (unit, integration, doc).
 //! - `loom [crate] [filter]`: the loom models of one crate, or of every crate that has any.
 //! - `tidy`: only the tidy checks.
+//! - `browser`: only the end-to-end browser tests.
 //! - `bench <area> [args]`: side-by-side benchmarks against Go and Rust peers (ratios).
 //! - `demo [args]`: the demo goroutine program.
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
             args.get(2).map(String::as_str),
         ),
         Some("tidy") => tidy::check_all(&project_root()).map_err(|e| e.to_string()),
+        Some("browser") => browser(),
         Some("bench") => bench(&args[1..]),
         Some("demo") => run(
             "demo",
@@ -53,7 +56,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | bench <area> [args] | demo [args]>";
+const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | browser | bench <area> [args] | demo [args]>";
 
 /// The workspace root: the parent of this crate's manifest directory.
 pub(crate) fn project_root() -> PathBuf {
@@ -104,7 +107,36 @@ fn ci() -> Result<(), String> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
-    loom(None, None)
+    loom(None, None)?;
+    browser()
+}
+
+/// The end-to-end tests that drive a real headless browser against the runtime's own
+/// dashboard: every `tests/browser/*.py`, each run with python3 and failing on a
+/// non-zero exit. They need `chromium` on PATH (`.ci/run` installs it); a missing
+/// browser fails the step rather than skipping it, so a green run means they ran.
+fn browser() -> Result<(), String> {
+    let dir = project_root().join("tests").join("browser");
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("browser: cannot list {}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .collect();
+    scripts.sort();
+    for script in scripts {
+        let name = script
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        run(
+            &format!("browser {name}"),
+            Command::new("python3")
+                .arg(&script)
+                .current_dir(project_root()),
+        )?;
+    }
+    Ok(())
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
