@@ -91,6 +91,8 @@ pub use sysmon::{FORCE_PREEMPT, add_sysmon_hook, preempt_check};
 
 pub mod time;
 
+pub mod netpoll;
+
 pub mod chan;
 pub use chan::Chan;
 pub mod gosync;

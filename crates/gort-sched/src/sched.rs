@@ -105,6 +105,8 @@ pub(crate) struct Sched {
     pub(crate) timers: crate::time::timers::SchedTimers,
     /// Compaction of long-parked goroutines' stacks (compact.rs).
     pub(crate) compactor: crate::compact::Compactor,
+    /// The netpoller, started by the first socket (netpoll/).
+    pub(crate) netpoll: crate::netpoll::Netpoll,
     /// When the scheduler started (schedtrace times are relative to it).
     pub(crate) start: std::time::Instant,
     /// A strong reference to itself while `run` runs, so that any thread (even one
@@ -173,6 +175,7 @@ impl Sched {
             compactor: crate::compact::Compactor::new(config.compact_parked_after),
             config,
             timers: crate::time::timers::SchedTimers::new(),
+            netpoll: crate::netpoll::Netpoll::default(),
             start: std::time::Instant::now(),
             me: Mutex::new(None),
         }
@@ -1136,6 +1139,11 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
                 return Some((g, false));
             }
         }
+        // 3b. The network, without blocking, if goroutines wait on it (Go: findRunnable's
+        // `netpoll(0)`); what it readies lands in this P's queue.
+        if crate::netpoll::find_runnable_poll(m) {
+            continue 'top;
+        }
         // 4. Steal, if few enough Ms are spinning (at most half the busy Ps).
         let procs = sched.gomaxprocs();
         if m.is_spinning() || 2 * sched.nmspinning() < procs.saturating_sub(sched.npidle()) {
@@ -1193,7 +1201,8 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
                 }
             }
         }
-        // The M sleeping for timers (futex with timeout) comes back with a P.
+        // The M sleeping for timers or the network (epoll_wait or futex with timeout)
+        // comes back with a P.
         if crate::time::timers::idle_until_timer(m) {
             continue 'top;
         }

@@ -104,6 +104,7 @@ fn run(sched: &Sched, stop: &AtomicBool) {
         let now = timers::nanotime(sched);
         let n = retake(sched, now, &mut seen);
         timers_net(sched, now);
+        crate::netpoll::sysmon_poll(sched, now);
         crate::compact::sysmon_tick(sched, now);
         run_hooks(now, &mut hooks_last);
         // Go: `if idle == 0 { delay = 20 } else if idle > 50 { delay *= 2 }`.

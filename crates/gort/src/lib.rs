@@ -105,6 +105,8 @@ pub mod time {
     pub use std::time::{Duration, Instant};
 }
 
+pub mod net;
+
 /// Runs a blocking call with the P released (Go: `entersyscall`/`exitsyscall`), so
 /// other goroutines keep running; see [`gort_sched::syscall`].
 pub use gort_sched::syscall;

@@ -26,6 +26,16 @@ pub(crate) enum Fire {
     /// Send the time on a timer's channel if `seq` is still the timer's generation
     /// (`after`, `Timer`, `Ticker`).
     Send(Arc<TimerShared>, u64),
+    /// Call `f.fire(arg)` (netpoll deadlines); stale once `!f.is_current(arg)`.
+    Call(Arc<dyn Callback>, u64),
+}
+
+/// A timer callback run on the M that finds it due (it must not block).
+pub(crate) trait Callback: Send + Sync {
+    /// The timer fired.
+    fn fire(&self, arg: u64);
+    /// Whether firing would still do anything (else the entry may be dropped early).
+    fn is_current(&self, arg: u64) -> bool;
 }
 
 /// The timers of one P (Go: `p.timers`). Any M may push to or run any P's timers (each
@@ -75,6 +85,7 @@ impl Timers {
             h.retain(|f| match f {
                 Fire::Wake(_) => true,
                 Fire::Send(t, seq) => t.is_current(*seq),
+                Fire::Call(f, arg) => f.is_current(*arg),
             });
             self.stale.store(0, Ordering::Relaxed);
         }
@@ -198,8 +209,11 @@ pub(crate) fn wake_for(sched: &Sched, when: u64) {
     }
     match sched.timers.wake_for(when) {
         WakeFor::NoSleeper => sched.wakep(),
-        // SAFETY: Ms live as long as the scheduler.
-        WakeFor::Notify(s) => unsafe { (*s).note.notify() },
+        WakeFor::Notify(s) => {
+            // SAFETY: Ms live as long as the scheduler.
+            unsafe { (*s).note.notify() };
+            crate::netpoll::wake_poller(sched);
+        }
         WakeFor::InTime => {}
     }
 }
@@ -210,6 +224,7 @@ pub(crate) fn wake_sleeper(sched: &Sched) {
     if !s.is_null() {
         // SAFETY: Ms live as long as the scheduler.
         unsafe { (*s).note.notify() };
+        crate::netpoll::wake_poller(sched);
     }
 }
 
@@ -231,6 +246,7 @@ pub(crate) fn run_timers(sched: &Sched, p: &P) -> usize {
     while let Some((when, fire)) = p.timers.pop_due(now) {
         match fire {
             Fire::Wake(parker) => parker.unpark(),
+            Fire::Call(f, arg) => f.fire(arg),
             Fire::Send(t, seq) => {
                 if let Some(next) = t.fire(seq, when, now) {
                     // A ticker: re-arm on the P that ran it.
@@ -269,45 +285,64 @@ pub(crate) fn sleep_until(sched: &Sched) -> u64 {
     min
 }
 
-/// An M with no P and no work: if there are timers and no other M sleeps for them,
-/// sleep until the earliest (futex with timeout), then take an idle P to run it.
+/// An M with no P and no work: if there are timers or goroutines waiting on the
+/// network, and no other M sleeps for them, sleep until the earliest timer (in
+/// `epoll_wait` once the netpoller is in use, else futex with timeout), then take an
+/// idle P to run what is due or ready (Go: `findRunnable`'s blocking `netpoll(delay)`).
 /// Returns true with a P (or at shutdown); false when the M should `stopm` instead
-/// (no timers, someone else sleeps for them, or every P is busy).
+/// (nothing to wait for, someone else sleeps for it, or every P is busy).
 pub(crate) fn idle_until_timer(m: &M) -> bool {
     if cfg!(loom) {
         return false;
     }
     let sched = m.sched();
     let st = &sched.timers;
+    let mut ready = Vec::new();
     loop {
         let next = sleep_until(sched);
-        if next == NONE {
+        if next == NONE && !crate::netpoll::has_waiters(sched) {
             return false;
         }
         let me = ptr::from_ref(m).cast_mut();
         let Some(deadline) = st.become_sleeper(me, next, || sleep_until(sched)) else {
             // Someone sleeps for timers: make sure not past ours, then idle for good.
-            wake_for(sched, next);
+            if next != NONE {
+                wake_for(sched, next);
+            }
             return false;
         };
         let now = nanotime(sched);
         if deadline > now && !sched.is_shutdown() {
-            m.note
-                .wait_timeout(core::time::Duration::from_nanos(deadline - now));
+            let left = if deadline == NONE {
+                NONE
+            } else {
+                deadline - now
+            };
+            if !crate::netpoll::block(sched, left, &mut ready) {
+                m.note.wait_timeout(core::time::Duration::from_nanos(left));
+            }
         }
         st.leave();
         if sched.is_shutdown() {
+            for p in ready.drain(..) {
+                p.unpark();
+            }
             return true;
         }
-        if sleep_until(sched) <= nanotime(sched) {
+        if !ready.is_empty() || sleep_until(sched) <= nanotime(sched) {
             let mut l = sched.lock();
-            let Some(p) = sched.pidleget_locked(&mut l) else {
-                // Every P is running and runs its own timers at its next schedule.
-                return false;
-            };
+            let p = sched.pidleget_locked(&mut l);
             drop(l);
-            sched.acquirep(m, p);
-            return true;
+            if let Some(p) = p {
+                sched.acquirep(m, p);
+            }
+            // With our P they go to its run queue; without, to the global one.
+            for p in ready.drain(..) {
+                p.unpark();
+            }
+            // Without a P: every P is running and runs its own timers at its next
+            // schedule.
+            return !m.p.get().is_null();
         }
         // Woken early (a sooner timer, or a stale wakeup): recompute.
     }
