@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 use gort_heap::{Address, PAGE_SIZE, PageHeap, Span, SpanState, persistent_alloc};
 
 use crate::cache::{Cache, CacheHandle};
-use crate::central::{Central, RELEASE_MAX};
+use crate::central::{Central, GiveBack, RELEASE_MAX};
 use crate::error::Error;
 use crate::size_class::{NUM_SIZE_CLASSES, SizeClass};
 use crate::span_class::{NUM_SPAN_CLASSES, SpanClass};
@@ -248,7 +248,9 @@ impl Allocator {
         out: &mut [usize],
     ) -> Result<usize, Error> {
         loop {
-            let n = self.central(spc, shard as usize).carve(out);
+            let mut rel = GiveBack::new();
+            let n = self.central(spc, shard as usize).carve(out, &mut rel);
+            self.release_spans(&rel);
             if n > 0 {
                 return Ok(n);
             }
@@ -286,14 +288,17 @@ impl Allocator {
         Ok(())
     }
 
-    /// Frees `objs`, objects of `spc`, back to their spans, in batches under the central
-    /// lock (Go has no manual free; this is tcmalloc's transfer to the central list).
-    /// Spans that become empty go back to the page heap. Object memory is not touched.
+    /// Frees `objs`, objects of `spc`, back to their spans (Go has no manual free; this
+    /// is tcmalloc's transfer to the central list): objects of spans of shard `shard`
+    /// (the caller's own) in batches under that central's lock, objects of other shards
+    /// without any lock, onto their spans' remote-free bitmaps for their centrals to
+    /// collect (mimalloc's thread-free lists). Spans that become empty go back to the
+    /// page heap. Object memory is not touched.
     ///
     /// # Safety
     /// Every object was allocated from `spc` by this allocator and is not used again by
     /// the caller.
-    pub(crate) unsafe fn flush_objects(&self, spc: SpanClass, objs: &[usize]) {
+    pub(crate) unsafe fn flush_objects(&self, spc: SpanClass, shard: u8, objs: &[usize]) {
         for chunk in objs.chunks(RELEASE_MAX) {
             let mut m = self.small_meta_checked(chunk[0], spc);
             let (mut lo, mut hi) = (m.start(), m.start() + m.nelems() * m.elem_size());
@@ -314,7 +319,7 @@ impl Allocator {
             }
             let batch = &mut batch[..chunk.len()];
             if shards.is_power_of_two() {
-                self.give_back(spc, shards.trailing_zeros() as usize, batch);
+                self.give_back(spc, shard, shards.trailing_zeros() as usize, batch);
                 continue;
             }
             // Objects of several shards: group them by shard (counting sort, reading every
@@ -337,18 +342,34 @@ impl Allocator {
             }
             for s in 0..SHARDS {
                 if bounds[s] < bounds[s + 1] {
-                    self.give_back(spc, s, &part[bounds[s]..bounds[s + 1]]);
+                    self.give_back(spc, shard, s, &part[bounds[s]..bounds[s + 1]]);
                 }
             }
         }
     }
 
-    /// Frees `objs` (all of `spc`, shard `shard`) into their central and releases the
-    /// spans that became empty.
-    fn give_back(&self, spc: SpanClass, shard: usize, objs: &[(&'static SpanMeta, usize)]) {
-        let out = self.central(spc, shard).give_back(objs);
-        for &r in &out.release[..out.nrelease] {
-            // SAFETY: `give_back` unlinked the empty span; it is ours to release.
+    /// Frees `objs` (all of `spc`, shard `shard`) into their central: under its lock
+    /// when `shard` is the caller's own (`mine`), releasing the spans that became empty;
+    /// otherwise lock-free as remote frees.
+    fn give_back(
+        &self,
+        spc: SpanClass,
+        mine: u8,
+        shard: usize,
+        objs: &[(&'static SpanMeta, usize)],
+    ) {
+        let central = self.central(spc, shard);
+        if shard == mine as usize % SHARDS {
+            self.release_spans(&central.give_back(objs));
+        } else {
+            central.free_remote(objs);
+        }
+    }
+
+    /// Returns the spans a central call unlinked to the page heap.
+    fn release_spans(&self, rel: &GiveBack) {
+        for &r in rel.spans() {
+            // SAFETY: the central unlinked these empty spans for us to release.
             unsafe { self.release_small(&*(r as *const SpanMeta)) };
         }
     }
@@ -382,20 +403,17 @@ impl Allocator {
         }
     }
 
-    /// Returns the empty spans every central keeps as spares to the page heap (so the
-    /// scavenger can release them). Returns the number of spans released.
+    /// Collects every central's pending remote frees and returns the empty spans the
+    /// centrals keep as spares to the page heap (so the scavenger can release them).
+    /// Returns the number of spans released.
     pub fn release_spare_spans(&self) -> usize {
         let mut total = 0;
-        let mut buf = [0usize; 16];
         for c in &self.centrals {
             loop {
-                let n = c.take_empty(0, &mut buf);
-                for &m in &buf[..n] {
-                    // SAFETY: `take_empty` unlinked these empty spans for us.
-                    unsafe { self.release_small(&*(m as *const SpanMeta)) };
-                }
-                total += n;
-                if n < buf.len() {
+                let rel = c.take_empty(0);
+                self.release_spans(&rel);
+                total += rel.nrelease;
+                if rel.nrelease < RELEASE_MAX {
                     break;
                 }
             }

@@ -56,6 +56,19 @@ impl Bitmap {
         self.words[w].store(v, Ordering::Relaxed);
     }
 
+    /// ORs `bits` into word `w` and returns the word's previous value (Release: a remote
+    /// free publishes the objects, whose last uses happen before it).
+    #[inline]
+    pub(crate) fn fetch_or_word(&self, w: usize, bits: u64) -> u64 {
+        self.words[w].fetch_or(bits, Ordering::Release)
+    }
+
+    /// Takes word `w`, leaving it zero (Acquire: pairs with [`Bitmap::fetch_or_word`]).
+    #[inline]
+    pub(crate) fn take_word(&self, w: usize) -> u64 {
+        self.words[w].swap(0, Ordering::Acquire)
+    }
+
     /// Clears every bit; callers own the bitmap exclusively or hold its span's lock.
     pub(crate) fn clear(&self) {
         for w in &self.words {

@@ -403,8 +403,11 @@ impl Cache {
             }
             let k = n - keep;
             s.refilled = false;
-            self.alloc
-                .flush_objects(spc, core::slice::from_raw_parts(s.slots, k));
+            self.alloc.flush_objects(
+                spc,
+                self.shard.load(Ordering::Relaxed),
+                core::slice::from_raw_parts(s.slots, k),
+            );
             core::ptr::copy(s.slots.add(k), s.slots, keep);
             s.n = keep as u32;
         });

@@ -7,6 +7,10 @@ use crate::span_meta::{ListId, MetaState, SWEPT, SpanMeta, UNSWEPT};
 use crate::sync::atomic::Ordering;
 use crate::sync::{Mutex, MutexGuard};
 
+mod remote;
+
+pub(crate) use remote::RemoteSpans;
+
 /// Empty spans a central keeps before returning further ones to the page heap, so a
 /// class whose live count hovers around a span's worth does not thrash the page heap.
 pub(crate) const KEEP_EMPTY: usize = 1;
@@ -97,19 +101,38 @@ pub struct Central {
     spc: SpanClass,
     /// The partial and full lists, and every `Locked` field of the metas on them.
     lists: Mutex<Lists>,
+    /// Spans of this central with remote frees not yet collected (lock-free pushes by
+    /// freers of other shards; taken under `lists`' lock). See `central/remote.rs`.
+    remote: RemoteSpans,
 }
 
-/// What [`Central::give_back`] did besides freeing the objects.
+/// Spans a central call unlinked because they became empty beyond `KEEP_EMPTY`: off
+/// every list, for the caller to return to the page heap (outside the lock).
 #[derive(Debug)]
 pub(crate) struct GiveBack {
-    /// Spans that became empty beyond `KEEP_EMPTY`: off every list, for the caller to
-    /// return to the page heap.
+    /// The spans' metas (addresses).
     pub(crate) release: [usize; RELEASE_MAX],
     /// Entries used in `release`.
     pub(crate) nrelease: usize,
 }
 
-/// Most objects handed to [`Central::give_back`] at once (and so most spans it releases).
+impl GiveBack {
+    /// No span to release.
+    pub(crate) const fn new() -> GiveBack {
+        GiveBack {
+            release: [0; RELEASE_MAX],
+            nrelease: 0,
+        }
+    }
+
+    /// The spans to release.
+    pub(crate) fn spans(&self) -> &[usize] {
+        &self.release[..self.nrelease]
+    }
+}
+
+/// Most objects handed to [`Central::give_back`] at once, and most spans one call
+/// releases (an emptied span beyond that stays listed as a spare).
 pub(crate) const RELEASE_MAX: usize = 128;
 
 impl Central {
@@ -122,6 +145,7 @@ impl Central {
                 full: SpanList::new(),
                 nempty: 0,
             }),
+            remote: RemoteSpans::new(),
         }
     }
 
@@ -151,12 +175,15 @@ impl Central {
     }
 
     /// Fills `out` with free objects from partial spans (Go `cacheSpan`, batched as
-    /// tcmalloc's transfer cache) and returns how many it took. Returns 0 when no partial
+    /// tcmalloc's transfer cache) and returns how many it took, after collecting the
+    /// remote frees pending on this central (spans that collection empties beyond
+    /// `KEEP_EMPTY` go to `rel` for the caller to release). Returns 0 when no partial
     /// span has a free object: the caller grows the class by one span and calls again.
     /// Object memory is not touched.
-    pub(crate) fn carve(&self, out: &mut [usize]) -> usize {
+    pub(crate) fn carve(&self, out: &mut [usize], rel: &mut GiveBack) -> usize {
         let mut n = 0;
         let mut lists = self.lock();
+        self.collect_remote(&mut lists, rel);
         while n < out.len() {
             let m = lists.partial.head;
             if m.is_null() {
@@ -183,18 +210,16 @@ impl Central {
         n
     }
 
-    /// Frees objects back into their spans (a cache's flush, a remote free, a sweep of one
-    /// object). `objs[i] = (meta, index)`; every meta is a `Small` meta of this class.
-    /// Spans that become empty beyond [`KEEP_EMPTY`] are unlinked and returned in the
-    /// result for the caller to release (outside the lock).
+    /// Frees objects back into their spans under the lock (a cache's flush of objects of
+    /// its own shard), then collects the remote frees pending on this central.
+    /// `objs[i] = (meta, index)`; every meta is a `Small` meta of this class. Spans that
+    /// become empty beyond [`KEEP_EMPTY`] are unlinked and returned in the result for
+    /// the caller to release (outside the lock).
     ///
     /// A bit that is already clear means a double free or a bad pointer: fatal.
     pub(crate) fn give_back(&self, objs: &[(&'static SpanMeta, usize)]) -> GiveBack {
         debug_assert!(objs.len() <= RELEASE_MAX);
-        let mut out = GiveBack {
-            release: [0; RELEASE_MAX],
-            nrelease: 0,
-        };
+        let mut out = GiveBack::new();
         let mut lists = self.lock();
         let mut i = 0;
         while i < objs.len() {
@@ -222,34 +247,10 @@ impl Central {
                 i += 1;
             }
             clear_bits(m, cur_w, clear);
-            let mp = core::ptr::from_ref(m).cast_mut();
             // SAFETY: `m` is a meta of this class (caller's contract) and we hold the lock.
-            let (was_full, now_empty) = m.locked.with_mut(|l| unsafe {
-                let l = &mut *l;
-                let was_full = l.alloc_count as usize == m.nelems();
-                l.alloc_count -= freed;
-                l.search_word = l.search_word.min(lowest);
-                (was_full, l.alloc_count == 0)
-            });
-            if was_full {
-                // SAFETY: under the lock; a full span is on `full`.
-                unsafe {
-                    lists.full.remove(mp);
-                    lists.partial.push(mp, ListId::Partial);
-                }
-            }
-            if now_empty {
-                lists.nempty += 1;
-                if lists.nempty > KEEP_EMPTY {
-                    lists.nempty -= 1;
-                    // SAFETY: under the lock; an empty span is on `partial`.
-                    unsafe { lists.partial.remove(mp) };
-                    out.release[out.nrelease] = mp as usize;
-                    out.nrelease += 1;
-                }
-            }
-            m.check_invariants();
+            unsafe { freed_in_span(&mut lists, m, freed, lowest, &mut out) };
         }
+        self.collect_remote(&mut lists, &mut out);
         drop(lists);
         #[cfg(gort_expensive_checks)]
         self.check_invariants();
@@ -323,25 +324,27 @@ impl Central {
         Some((freed, release))
     }
 
-    /// Unlinks every empty span beyond `keep` and returns up to `out.len()` of them for
-    /// the caller to release (the scavenger's and tests' way to give back spares).
-    pub(crate) fn take_empty(&self, keep: usize, out: &mut [usize]) -> usize {
+    /// Collects pending remote frees, then unlinks every empty span beyond `keep` and
+    /// returns up to [`RELEASE_MAX`] of them for the caller to release (the scavenger's
+    /// and tests' way to give back spares).
+    pub(crate) fn take_empty(&self, keep: usize) -> GiveBack {
+        let mut out = GiveBack::new();
         let mut lists = self.lock();
-        let mut n = 0;
+        self.collect_remote(&mut lists, &mut out);
         let mut m = lists.partial.head;
-        while !m.is_null() && lists.nempty > keep && n < out.len() {
+        while !m.is_null() && lists.nempty > keep && out.nrelease < RELEASE_MAX {
             // SAFETY: `m` is on our partial list and we hold the lock.
             let (next, empty) = unsafe { (*m).locked.with(|l| ((*l).next, (*l).alloc_count == 0)) };
             if empty {
                 // SAFETY: under the lock; `m` is on `partial`.
                 unsafe { lists.partial.remove(m) };
                 lists.nempty -= 1;
-                out[n] = m as usize;
-                n += 1;
+                out.release[out.nrelease] = m as usize;
+                out.nrelease += 1;
             }
             m = next;
         }
-        n
+        out
     }
 
     /// Walks both lists and checks every span against its list: list ids, back links,
@@ -396,6 +399,50 @@ impl Central {
         let lists = self.lock();
         (lists.partial.len, lists.full.len)
     }
+}
+
+/// Accounts for `freed` objects whose allocation bits were just cleared in `m` (the
+/// lowest in word `lowest`): fixes the count and search hint, moves a span that was full
+/// to `partial`, and unlinks a span that became empty beyond [`KEEP_EMPTY`] into `out`
+/// (while `out` has room; otherwise it stays as a spare).
+///
+/// # Safety
+/// The caller holds the lock of `m`'s central, whose lists `lists` are; `m` is a `Small`
+/// meta of that central, on one of its lists.
+unsafe fn freed_in_span(
+    lists: &mut Lists,
+    m: &'static SpanMeta,
+    freed: u32,
+    lowest: u32,
+    out: &mut GiveBack,
+) {
+    let mp = core::ptr::from_ref(m).cast_mut();
+    // SAFETY: [Safety] we hold the lock protecting `m`'s `Locked` fields.
+    let (was_full, now_empty) = m.locked.with_mut(|l| unsafe {
+        let l = &mut *l;
+        let was_full = l.alloc_count as usize == m.nelems();
+        l.alloc_count -= freed;
+        l.search_word = l.search_word.min(lowest);
+        (was_full, l.alloc_count == 0)
+    });
+    if was_full {
+        // SAFETY: under the lock; a full span is on `full`.
+        unsafe {
+            lists.full.remove(mp);
+            lists.partial.push(mp, ListId::Partial);
+        }
+    }
+    if now_empty {
+        lists.nempty += 1;
+        if lists.nempty > KEEP_EMPTY && out.nrelease < RELEASE_MAX {
+            lists.nempty -= 1;
+            // SAFETY: under the lock; an empty span is on `partial`.
+            unsafe { lists.partial.remove(mp) };
+            out.release[out.nrelease] = mp as usize;
+            out.nrelease += 1;
+        }
+    }
+    m.check_invariants();
 }
 
 /// Clears the allocation bits `clear` of word `w` of `m` (no-op for `w == usize::MAX`);

@@ -50,17 +50,22 @@
 //!    doubles, within a 4 MiB budget per cache (tcmalloc's growing `max_length`);
 //!    otherwise its older half goes back (`Allocator::flush_objects`): each object's span
 //!    is found through the page heap's lock-free span map (once per run of one span) and
-//!    the batch is freed under its shard's central lock (one lock per batch, not per
-//!    object). This is also how objects freed on another thread return: batched, per
-//!    class and shard, never under a global lock (tcmalloc's transfer, snmalloc's
-//!    batching), so a producer/consumer pair costs one lock round trip per batch per side.
+//!    objects of the cache's own shard are freed under that central's lock (one lock per
+//!    batch, not per object). Objects of spans of *other* shards (allocated by other
+//!    threads) are freed without any lock: per run of one span, an atomic count and one
+//!    `fetch_or` per bitmap word onto the span's remote-free bitmap, and one CAS to put
+//!    the span on its central's remote stack when it was not there (mimalloc's
+//!    thread-free list and delayed-free list, kept as bitmaps so no object memory is
+//!    touched). The central collects them in a batch, under its lock, at its next
+//!    refill or flush; a producer/consumer pair never shares a lock.
 //! 4. A span that becomes empty goes back to the page heap (one spare kept per central).
 //!
 //! # Deliberately not done
 //!
-//! - No per-span remote-free lists (mimalloc): with the layout known at free time, a
-//!   thread frees into its own cache and returns whole batches; see
-//!   docs/design/gort-alloc.md for the comparison and the measured costs.
+//! - No owner check on the free fast path (mimalloc frees each object to its own page):
+//!   with the layout known at free time, a thread frees into its own cache, and only
+//!   the batches it flushes are split into local (locked) and remote (lock-free) frees;
+//!   see docs/design/gort-alloc.md for the comparison and the measured costs.
 //! - No malloc headers or pointer bitmaps (Go 1.22): gort's collector traces precisely
 //!   through `Trace` and scans manual objects conservatively, so it needs only the
 //!   scan/noscan split.

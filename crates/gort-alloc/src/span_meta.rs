@@ -105,6 +105,19 @@ pub struct SpanMeta {
     /// Next meta on the registry of every meta ever made. Written once before the meta
     /// is pushed on the registry, immutable afterwards.
     pub(crate) all_next: AtomicPtr<SpanMeta>,
+    /// Objects freed by threads of other shards and not yet collected by the span's
+    /// central (the span's thread-free list, as a bitmap: mimalloc's `xthread_free`).
+    /// Set with `fetch_or` by remote freers, without a lock; taken with `swap` by the
+    /// central under its lock (`central/remote.rs`). Invariant: a subset of `alloc_bits`.
+    pub(crate) remote_bits: Bitmap,
+    /// Objects announced by remote freers and not yet collected. Atomic: a freer adds its
+    /// count *before* setting its bits, the collector subtracts what it took. The span is
+    /// on its central's remote stack (or held by a collector) exactly while this is
+    /// non-zero, and cannot become empty (so cannot be released) while it is.
+    pub(crate) remote_pending: AtomicU32,
+    /// Next meta on its central's remote stack. Written by the pusher before the push,
+    /// read by the collector after taking the stack.
+    pub(crate) remote_next: AtomicPtr<SpanMeta>,
 }
 
 // SAFETY: the raw pointers in `locked` are only touched under the central lock (or the
@@ -138,6 +151,9 @@ impl SpanMeta {
                 search_word: 0,
             }),
             all_next: AtomicPtr::new(core::ptr::null_mut()),
+            remote_bits: Bitmap::new(),
+            remote_pending: AtomicU32::new(0),
+            remote_next: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 
@@ -181,6 +197,11 @@ impl SpanMeta {
             l.alloc_count = 0;
             l.search_word = 0;
         });
+        // A meta is released only with no remote frees pending (see `remote_pending`).
+        if self.remote_pending.load(Ordering::Relaxed) != 0 {
+            gort_heap::fatal("span metadata reused with remote frees pending");
+        }
+        self.remote_bits.clear();
         self.state.store(state as u8, Ordering::Release);
     }
 
@@ -277,6 +298,14 @@ impl SpanMeta {
             for w in 0..(l.search_word as usize).min(BITMAP_WORDS) {
                 if self.alloc_bits.word(w) & valid_mask(w, n) != valid_mask(w, n) {
                     gort_heap::fatal("span search hint skips a free object");
+                }
+            }
+            // Remote freers set bits only for allocated objects, and only the collector
+            // (holding the lock, as our caller does) clears alloc bits of remote frees.
+            for w in 0..n.div_ceil(64) {
+                let remote = self.remote_bits.word(w);
+                if remote & self.alloc_bits.word(w) != remote {
+                    gort_heap::fatal("remote free of an object that is not allocated");
                 }
             }
             let full = l.alloc_count as usize == n;
