@@ -36,19 +36,21 @@ pub use poll_desc::Mode;
 
 /// Loom builds model only the handshake; the scheduler's hooks do nothing.
 #[cfg(loom)]
+#[allow(dead_code, reason = "not every hook is called under loom")]
 mod loom_stubs {
     use crate::m::M;
     use crate::park::Parker;
     use crate::sched::Sched;
 
     /// No netpoller under loom.
-    #[derive(Debug, Default)]
+    #[derive(Clone, Copy, Debug, Default)]
     pub(crate) struct Netpoll;
 
     pub(crate) fn find_runnable_poll(_m: &M) -> bool {
         false
     }
-    pub(crate) fn has_waiters(_sched: &Sched) -> bool {
+    pub(crate) fn has_waiters(sched: &Sched) -> bool {
+        let Netpoll = sched.netpoll;
         false
     }
     pub(crate) fn block(_sched: &Sched, _timeout_ns: u64, _ready: &mut Vec<Parker>) -> bool {

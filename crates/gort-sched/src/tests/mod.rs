@@ -2,6 +2,7 @@
 
 mod loom_chan;
 mod loom_gosync;
+mod loom_netpoll;
 mod loom_park;
 mod loom_run_queue;
 mod loom_timer;

@@ -27,6 +27,7 @@ pub(crate) enum Fire {
     /// (`after`, `Timer`, `Ticker`).
     Send(Arc<TimerShared>, u64),
     /// Call `f.fire(arg)` (netpoll deadlines); stale once `!f.is_current(arg)`.
+    #[cfg_attr(loom, allow(dead_code, reason = "no netpoller under loom"))]
     Call(Arc<dyn Callback>, u64),
 }
 
