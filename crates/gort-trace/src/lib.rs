@@ -122,6 +122,8 @@ mod env;
 mod error;
 mod event;
 mod fatal;
+#[cfg(not(loom))]
+pub mod gc;
 mod json;
 mod os;
 mod sync;
