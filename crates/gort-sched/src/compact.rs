@@ -47,13 +47,20 @@ pub(crate) enum Attempt {
     Refused,
 }
 
-/// A site's compaction function: `(site, waiter, g)`.
+/// A site's compaction function: `(site, items, out, tries)` with `items` the
+/// `(waiter, g)` pairs of Gs parked there; writes one [`Attempt`] per item into `out`.
 ///
-/// Safety contract: the caller holds SCAN on `g`, which is parked at `site` with the
-/// registered `waiter`; the function `try_lock`s the site and, if `waiter` is queued,
-/// swaps in a proxy whose fault-in is [`restore_owner`] of `g` and calls
-/// [`compact_stack`], all under the site's lock.
-pub(crate) type TryCompactFn = unsafe fn(*const (), *const Waiter, *const G) -> Attempt;
+/// Safety contract: the caller holds SCAN on every `g`, each parked at `site` with its
+/// registered `waiter`; `out` is as long as `items`; the function `try_lock`s the site
+/// (at most `tries` times, never blocking; on failure every item is `Busy`) and, for each
+/// item whose `waiter` is queued, swaps in a proxy whose fault-in is [`restore_owner`] of
+/// its `g` and calls [`compact_stack`], all under the site's lock.
+pub(crate) type TryCompactFn =
+    unsafe fn(*const (), &[(*const Waiter, *const G)], &mut [Attempt], u32);
+
+/// `try_lock` attempts on a site's lock (the holder is usually another compactor or a
+/// waker, for well under a microsecond); once a pass met a busy site, 1.
+const LOCK_TRIES: u32 = 64;
 
 /// Where a G is parked: set by the G itself before parking.
 #[derive(Clone, Copy)]
@@ -239,13 +246,15 @@ pub(crate) fn release_claim(status: &AtomicU32) {
     status.fetch_and(!SCAN, Ordering::Release);
 }
 
-/// Compacts a claimed G's stack.
+/// Compacts a claimed G's stack, leaving its pages for the pass to release in a batch
+/// (`Stack::compact_keep_pages`).
 ///
 /// # Safety
 ///
 /// Called by a site's [`TryCompactFn`]: the caller holds SCAN on `g` and the lock of the
 /// site where `g` is parked, and has replaced `g`'s waiter in the queue by a proxy. So
-/// nothing else reads or writes the G's stack until the proxy is faulted in.
+/// nothing else reads or writes the G's stack until the proxy is faulted in, and the
+/// fault-in waits for SCAN, which the pass clears only after releasing the pages.
 pub(crate) unsafe fn compact_stack(g: *const G) -> bool {
     // SAFETY: the G is Waiting and claimed; its stack slot and context are touched only
     // by the holder of its site's lock while its waiter is queued (us).
@@ -258,7 +267,7 @@ pub(crate) unsafe fn compact_stack(g: *const G) -> bool {
     // read by our Acquire CAS). Nothing touches the stack until `restore_owner`: the
     // waiter is replaced by a proxy, the G cannot run before a waker dequeues that
     // proxy, and its frames are lent to nobody else (the opt-in contract).
-    match unsafe { stack.compact(sp) } {
+    match unsafe { stack.compact_keep_pages(sp) } {
         Ok(_) => {
             // SAFETY: G structs' schedulers outlive them.
             unsafe { &(*(*g).sched).compactor }
@@ -273,14 +282,23 @@ pub(crate) unsafe fn compact_stack(g: *const G) -> bool {
 /// A proxy's fault-in for goroutines: copies `owner`'s (a `*const G`) compacted stack
 /// back. Satisfies `Proxy::fault_in`'s contract.
 ///
+/// Waits first for the compactor's claim to end: it holds SCAN until the stack's pages
+/// are released (it needs no lock meanwhile, so the wait is short and cannot deadlock).
+///
 /// # Safety
 ///
 /// `owner` is a G whose proxy the caller just unlinked, under the site's lock; the G is
 /// Waiting and cannot be readied before its real waiter is finished.
 pub(crate) unsafe fn restore_owner(owner: *const ()) {
     let g = owner.cast::<G>();
-    // SAFETY: by the contract nobody else touches the G's stack slot: compactors need
-    // the site's lock, and the G cannot run.
+    // SAFETY: G structs live as long as their scheduler.
+    let status = unsafe { &(*g).status };
+    // Acquire: the compactor's page release happens-before our restore.
+    while status.load(Ordering::Acquire) & SCAN != 0 {
+        crate::sync::spin_loop();
+    }
+    // SAFETY: by the contract and the wait above nobody else touches the G's stack slot:
+    // compactors need the site's lock or hold SCAN, and the G cannot run.
     let slot = unsafe { &mut *(*g).stack.get() };
     if slot.as_mut().is_some_and(gort_stack::Stack::restore) {
         // SAFETY: G structs' schedulers outlive them.
@@ -290,8 +308,9 @@ pub(crate) unsafe fn restore_owner(owner: *const ()) {
     }
 }
 
-/// Tries to compact one G found in `allg` in `epoch`.
-fn compact_one(c: &Compactor, g: GPtr, epoch: u64) -> Option<Attempt> {
+/// Checks one G found in `allg` in `epoch` and claims it if it is worth compacting;
+/// returns its registration (the claim is then held).
+fn claim_candidate(c: &Compactor, g: GPtr, epoch: u64) -> Option<SiteRef> {
     // SAFETY: G structs live as long as their scheduler.
     let gr = unsafe { &*g.0 };
     let ps = &gr.park_site;
@@ -308,26 +327,22 @@ fn compact_one(c: &Compactor, g: GPtr, epoch: u64) -> Option<Attempt> {
         return None;
     }
     // Claimed: the G cannot run, so its registration is stable and its site alive.
-    let mut out = None;
     if eligible(ps.stamp.load(Ordering::Relaxed)) {
         // SAFETY: the site is written by the G before its `Running → Waiting` CAS, which
         // our claim read.
         if let Some(s) = unsafe { *ps.site.get() } {
-            // SAFETY: the G is claimed and parked at `s.site` with `s.waiter` (its stamp
-            // is set only while so registered), as `try_compact` requires.
-            let a = unsafe { (s.try_compact)(s.site, s.waiter, g.0) };
-            if a == Attempt::Refused {
-                ps.stamp.store(REFUSED, Ordering::Relaxed);
-            }
-            out = Some(a);
+            return Some(s);
         }
     }
     release_claim(&gr.status);
-    out
+    None
 }
 
-/// One bounded compaction pass, run by an idle P before it gives its P up. Returns
-/// whether it did anything (the caller then re-checks for work and comes back).
+/// One bounded compaction pass, run by an idle P before it gives its P up: claims the
+/// eligible Gs among the next [`PASS_VISIT`] of `allg`, compacts them site by site (one
+/// lock hold per run of Gs parked at the same site), releases all their pages in one
+/// batch, then drops the claims. Returns whether it did anything (the caller then
+/// re-checks for work and comes back).
 pub(crate) fn idle_pass(sched: &Sched) -> bool {
     let c = &sched.compactor;
     if !c.enabled() || !c.wanted.load(Ordering::Relaxed) {
@@ -348,12 +363,73 @@ pub(crate) fn idle_pass(sched: &Sched) -> bool {
         }
         return true;
     }
+    // 1. Claim the candidates.
+    let mut sites: [Option<SiteRef>; PASS_VISIT] = [None; PASS_VISIT];
+    let mut gs = [GPtr(core::ptr::null_mut()); PASS_VISIT];
+    let mut k = 0;
     for &g in &batch[..n] {
-        if matches!(
-            compact_one(c, g, epoch),
-            Some(Attempt::Compacted | Attempt::Busy)
-        ) {
-            c.cycle_busy.store(true, Ordering::Relaxed);
+        if let Some(s) = claim_candidate(c, g, epoch) {
+            sites[k] = Some(s);
+            gs[k] = g;
+            k += 1;
+        }
+    }
+    // 2. Compact them, one site (run of equal sites) at a time.
+    let mut results = [Attempt::Gone; PASS_VISIT];
+    let mut items = [(core::ptr::null::<Waiter>(), core::ptr::null::<G>()); PASS_VISIT];
+    let mut busy = false;
+    let mut i = 0;
+    while i < k {
+        let Some(site) = sites[i] else { break };
+        let mut j = i;
+        while j < k && sites[j].is_some_and(|s| core::ptr::eq(s.site, site.site)) {
+            if let Some(s) = sites[j] {
+                items[j] = (s.waiter, gs[j].0.cast_const());
+            }
+            j += 1;
+        }
+        let tries = if busy { 1 } else { LOCK_TRIES };
+        // SAFETY: we hold SCAN on every G of `i..j`, each parked at `site` with its
+        // registered waiter (its stamp is set only while so registered).
+        unsafe { (site.try_compact)(site.site, &items[i..j], &mut results[i..j], tries) };
+        busy |= results[i..j].contains(&Attempt::Busy);
+        i = j;
+    }
+    // 3. Drop the claims of the Gs not compacted; release the others' pages in one
+    // batch, then drop their claims.
+    let mut ranges: [Range<usize>; PASS_VISIT] = core::array::from_fn(|_| 0..0);
+    let mut compacted = [GPtr(core::ptr::null_mut()); PASS_VISIT];
+    let mut m = 0;
+    for t in 0..k {
+        // SAFETY: G structs live as long as their scheduler.
+        let gr = unsafe { &*gs[t].0 };
+        match results[t] {
+            Attempt::Compacted => {
+                // SAFETY: we hold SCAN and a fault-in waits for it, so the stack slot is
+                // ours; it holds a stack (it was just compacted).
+                ranges[m] = unsafe { (*gr.stack.get()).as_ref() }
+                    .map_or(0..0, gort_stack::Stack::release_range);
+                compacted[m] = gs[t];
+                m += 1;
+            }
+            Attempt::Refused => {
+                gr.park_site.stamp.store(REFUSED, Ordering::Relaxed);
+                release_claim(&gr.status);
+            }
+            Attempt::Busy | Attempt::Gone => release_claim(&gr.status),
+        }
+    }
+    if m > 0 || busy {
+        c.cycle_busy.store(true, Ordering::Relaxed);
+    }
+    if m > 0 {
+        // SAFETY: each range is that of a stack just compacted with `compact_keep_pages`
+        // whose G we still hold (SCAN): nobody restores it (the fault-in waits for
+        // SCAN) nor drops it (the G cannot run or exit) before the claims end below.
+        unsafe { gort_stack::release_compacted(&mut ranges[..m]) };
+        for g in &compacted[..m] {
+            // SAFETY: G structs live as long as their scheduler.
+            release_claim(unsafe { &(*g.0).status });
         }
     }
     true

@@ -212,6 +212,23 @@ pub(crate) unsafe fn compact(
     lo: usize,
     base: usize,
 ) -> Result<CompactCopy, Error> {
+    // SAFETY: forwarded from the caller.
+    let copy = unsafe { copy_out(arena, lo, base)? };
+    // SAFETY: everything live in `[limit, base)` is now in the buffer; the guard page
+    // below `limit` is outside the range (and the kernel keeps guard markers anyway).
+    unsafe { os::release(limit, base - limit) };
+    Ok(copy)
+}
+
+/// Copies `[lo, base)` into a new buffer of `arena`, leaving the segment's pages.
+///
+/// # Safety
+/// `[lo, base)` is readable, owned by the caller, and nothing writes it meanwhile.
+pub(crate) unsafe fn copy_out(
+    arena: &crate::sync::Mutex<CompactArena>,
+    lo: usize,
+    base: usize,
+) -> Result<CompactCopy, Error> {
     let len = base - lo;
     let buffer = match arena.lock() {
         Ok(mut a) => a.alloc(len)?,
@@ -221,14 +238,41 @@ pub(crate) unsafe fn compact(
     // contract); [2] the buffer was just handed out, at least `len` bytes, and does not
     // overlap a stack segment (separate mappings).
     unsafe { core::ptr::copy_nonoverlapping(lo as *const u8, buffer.get() as *mut u8, len) };
-    // SAFETY: everything live in `[limit, base)` is now in the buffer; the guard page
-    // below `limit` is outside the range (and the kernel keeps guard markers anyway).
-    unsafe { os::release(limit, base - limit) };
     Ok(CompactCopy {
         buffer,
         len: len as u32,
         base,
     })
+}
+
+/// Releases the pages of stacks compacted with [`crate::Stack::compact_keep_pages`],
+/// given their [`crate::Stack::release_range`]s: sorted, then one `madvise` per run of
+/// adjacent ranges (segments carved one after another from a pool class touch when their
+/// guard pages are counted in, so a batch of neighbours costs one system call and one
+/// TLB shootdown instead of one each).
+///
+/// # Safety
+/// Each range is the `release_range()` of a distinct stack compacted with
+/// `compact_keep_pages` whose pages were not released yet, and no such stack is restored
+/// or dropped before this returns (its live part is in its copy; nothing reads or writes
+/// the segment).
+pub unsafe fn release_compacted(ranges: &mut [Range<usize>]) {
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut i = 0;
+    while i < ranges.len() {
+        let start = ranges[i].start;
+        let mut end = ranges[i].end;
+        let mut j = i + 1;
+        while j < ranges.len() && ranges[j].start == end {
+            end = ranges[j].end;
+            j += 1;
+        }
+        // SAFETY: every range in the run holds nothing live (the caller's contract); a
+        // guard page in it keeps its protection (`MADV_GUARD_INSTALL` markers survive
+        // `MADV_DONTNEED`; a `PROT_NONE` page has nothing to drop).
+        unsafe { os::release(start, end - start) };
+        i = j;
+    }
 }
 
 /// Copies `copy` back to its original addresses and frees its buffer.

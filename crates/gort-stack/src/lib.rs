@@ -108,7 +108,9 @@ mod stack;
 mod sync;
 mod thread_cache;
 
-pub use compact::{COMPACT_ALIGN, COMPACT_RED_ZONE, CompactCopy, MAX_COMPACT_BYTES};
+pub use compact::{
+    COMPACT_ALIGN, COMPACT_RED_ZONE, CompactCopy, MAX_COMPACT_BYTES, release_compacted,
+};
 pub use context::{Context, stack_pointer, switch};
 pub use coroutine::{Coroutine, CoroutineResult, DEFAULT_STACK_SIZE, Yielder};
 pub use current::{StackInfo, current, set_current};

@@ -182,6 +182,43 @@ impl Stack {
     /// - The contents written by whoever ran the stack happen-before this call (the
     ///   usual hand-off of a suspended stack).
     pub unsafe fn compact(&mut self, sp: usize) -> Result<CompactCopy, Error> {
+        let lo = self.compact_from(sp)?;
+        // SAFETY: the caller's contract above is `compact::compact`'s; `lo` is at or
+        // above `limit` (`compact_from`).
+        let copy =
+            unsafe { compact::compact(self.pool.compact_arena(), self.limit, lo, self.base)? };
+        self.saved = Some(copy);
+        Ok(copy)
+    }
+
+    /// [`Stack::compact`] without releasing the pages: the live part is copied and the
+    /// stack counts as compacted, but its pages stay until the caller passes
+    /// [`Stack::release_range`] to [`crate::release_compacted`] (batched with other
+    /// stacks' ranges: one `madvise` per run of neighbouring segments).
+    ///
+    /// # Safety
+    /// As for [`Stack::compact`]; in addition the caller calls `release_compacted` with
+    /// this stack's range before the stack is restored or dropped.
+    pub unsafe fn compact_keep_pages(&mut self, sp: usize) -> Result<CompactCopy, Error> {
+        let lo = self.compact_from(sp)?;
+        // SAFETY: the caller's contract: the stack is suspended and nothing writes it.
+        let copy = unsafe { compact::copy_out(self.pool.compact_arena(), lo, self.base)? };
+        self.saved = Some(copy);
+        Ok(copy)
+    }
+
+    /// What a deferred compaction must release: the segment, plus its guard page when it
+    /// has one (releasing it keeps its protection), so that neighbouring segments'
+    /// ranges touch and merge in [`crate::release_compacted`].
+    pub fn release_range(&self) -> Range<usize> {
+        match self.guard_range() {
+            Some(g) => g.start..self.base,
+            None => self.limit..self.base,
+        }
+    }
+
+    /// The checks of [`Stack::compact`]; returns where the copy starts.
+    fn compact_from(&self, sp: usize) -> Result<usize, Error> {
         if self.saved.is_some() {
             return Err(Error::AlreadyCompacted { base: self.base });
         }
@@ -202,13 +239,9 @@ impl Stack {
                 max: MAX_COMPACT_BYTES,
             });
         }
-        // SAFETY: the caller's contract above is `compact::compact`'s; `lo` is at or
-        // above `limit` (clamped, then aligned down from an address ≥ the page-aligned
-        // limit).
-        let copy =
-            unsafe { compact::compact(self.pool.compact_arena(), self.limit, lo, self.base)? };
-        self.saved = Some(copy);
-        Ok(copy)
+        // `lo` is at or above `limit` (clamped, then aligned down from an address ≥ the
+        // page-aligned limit).
+        Ok(lo)
     }
 
     /// Copies a compacted stack's live part back to its original addresses (committing

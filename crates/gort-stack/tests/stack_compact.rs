@@ -415,3 +415,47 @@ fn the_guard_page_still_faults_after_a_restore() {
         assert!(!err.contains("missed"), "{scenario}: {err}");
     }
 }
+
+/// Deferred release: eight neighbouring stacks compacted with `compact_keep_pages` keep
+/// their pages until `release_compacted`, which gives them all back (merging adjacent
+/// ranges), and each comes back intact on restore. Under every guard policy.
+#[test]
+fn compact_keep_pages_then_release_compacted_in_a_batch() {
+    for policy in [
+        GuardPolicy::MadviseGuard,
+        GuardPolicy::Mprotect { budget: 64 },
+        GuardPolicy::Canary,
+    ] {
+        let pool = pool_with_policy(policy, 0);
+        let mut stacks: Vec<Stack> = (0..8).map(|_| pool.alloc(64 * 1024).unwrap()).collect();
+        let sp_of = |s: &Stack| s.base() - 512;
+        for (k, s) in stacks.iter().enumerate() {
+            let lo = sp_of(s) - COMPACT_RED_ZONE;
+            for a in (lo..s.base()).step_by(8) {
+                // SAFETY: our own segment, nothing runs on it.
+                unsafe { (a as *mut u64).write(a as u64 ^ k as u64) };
+            }
+        }
+        let mut ranges = Vec::new();
+        for s in &mut stacks {
+            let sp = sp_of(s);
+            // SAFETY: nothing runs on the stack; nothing is live below `sp - red zone`.
+            unsafe { s.compact_keep_pages(sp) }.unwrap();
+            assert!(s.usage().resident_bytes > 0, "pages released too early");
+            ranges.push(s.release_range());
+        }
+        // SAFETY: the ranges are those of the stacks just compacted, not yet restored.
+        unsafe { gort_stack::release_compacted(&mut ranges) };
+        for (k, s) in stacks.iter_mut().enumerate() {
+            assert_eq!(s.usage().resident_bytes, 0, "{policy:?}: pages kept");
+            assert!(s.restore());
+            let lo = sp_of(s) - COMPACT_RED_ZONE;
+            for a in (lo..s.base()).step_by(8) {
+                // SAFETY: our own restored segment.
+                let v = unsafe { (a as *const u64).read() };
+                assert_eq!(v, a as u64 ^ k as u64, "{policy:?}: word at {a:#x}");
+            }
+            assert!(s.canary_intact());
+        }
+    }
+}

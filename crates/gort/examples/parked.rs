@@ -1,6 +1,12 @@
 //! parked: N goroutines blocked on one channel; resident bytes per goroutine (from
 //! /proc/self/statm), then release them. Twin of benches/go/parked. Flags: -n N
-//! (default 1000000). Prints one JSON line last.
+//! (default 1000000); -settle-ms MS (default 3000): how long the goroutines stay parked
+//! before the steady-state figure is taken (the Go twin waits as long); -compact-ms MS
+//! (default 10, 0 = off): compact the stacks of goroutines parked this long
+//! (`Config::compact_parked_after`; this program lends no goroutine's locals to other
+//! threads, which is what the opt-in requires). Prints one JSON line last:
+//! `rss_per_g_bytes` after the settle time, `rss_per_g_bytes_unsettled` as soon as all
+//! are parked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +49,19 @@ unsafe fn libc_page_size() -> usize {
 
 fn main() {
     let n = flag("-n", 1_000_000);
-    let out = gort::run(move || {
+    let settle = std::time::Duration::from_millis(flag("-settle-ms", 3000) as u64);
+    let compact_ms = flag("-compact-ms", 10) as u64;
+    let mut config = match gort::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("parked: {e}");
+            std::process::exit(2);
+        }
+    };
+    if config.compact_parked_after.is_none() && compact_ms > 0 {
+        config.compact_parked_after = Some(std::time::Duration::from_millis(compact_ms));
+    }
+    let out = gort::run_with(config, move || {
         let before = rss_bytes();
         let gate = Chan::<()>::new(0);
         // Shared by reference, as the Go twin's closure captures `&wg` (no refcount traffic).
@@ -66,18 +84,32 @@ fn main() {
         }
         gort::yield_now();
         let up = start.elapsed();
+        let unsettled = rss_bytes();
+        gort::time::sleep(settle);
         let after = rss_bytes();
+        let stats = gort_sched::compact_stats();
+        let release = Instant::now();
         gate.close();
         wg.wait();
-        (up, before, after, gort::gomaxprocs())
+        let release = release.elapsed();
+        (up, before, unsettled, after, stats, release, gort::gomaxprocs())
+    })
+    .unwrap_or_else(|e| {
+        eprintln!("parked: {e}");
+        std::process::exit(2);
     });
-    let (up, before, after, procs) = out;
+    let (up, before, unsettled, after, stats, release, procs) = out;
+    let per_g = |rss: usize| rss.saturating_sub(before) as f64 / n as f64;
     println!(
-        "{{\"bench\":\"parked\",\"impl\":\"gort\",\"procs\":{},\"n\":{},\"spawn_ms\":{:.3},\"rss_per_g_bytes\":{:.0},\"total_rss_mib\":{}}}",
+        "{{\"bench\":\"parked\",\"impl\":\"gort\",\"procs\":{},\"n\":{},\"spawn_ms\":{:.3},\"rss_per_g_bytes\":{:.0},\"rss_per_g_bytes_unsettled\":{:.0},\"settle_ms\":{},\"compacted\":{},\"release_ms\":{:.3},\"total_rss_mib\":{}}}",
         procs,
         n,
         up.as_secs_f64() * 1e3,
-        after.saturating_sub(before) as f64 / n as f64,
+        per_g(after),
+        per_g(unsettled),
+        settle.as_millis(),
+        stats.compacted - stats.restored,
+        release.as_secs_f64() * 1e3,
         after >> 20
     );
 }

@@ -428,53 +428,63 @@ impl<T> Inner<T> {
     }
 
     /// The channel's [`compact::TryCompactFn`]: under the channel lock (taken with
-    /// `try_lock`, retried briefly), if `w` is still in one of the queues, puts a proxy
-    /// in its place and compacts `g`'s stack (undoing the swap if that is refused).
+    /// `try_lock`, at most `tries` times), for each `(waiter, g)` whose waiter is still in
+    /// one of the queues, puts a proxy in its place and compacts `g`'s stack (undoing the
+    /// swap if that is refused).
     ///
     /// # Safety
     ///
     /// [`compact::TryCompactFn`]'s contract, with `site` from [`Inner::site`] on a
     /// channel of `T`.
-    unsafe fn try_compact(site: *const (), w: *const Waiter, g: *const crate::g::G) -> Attempt {
-        /// `try_lock` attempts before giving up (the holder is usually another compactor,
-        /// for a few microseconds).
-        const TRIES: u32 = 128;
-        // SAFETY: `site` is this channel, borrowed by the parked `g` (contract).
+    unsafe fn try_compact(
+        site: *const (),
+        items: &[(*const Waiter, *const crate::g::G)],
+        out: &mut [Attempt],
+        tries: u32,
+    ) {
+        // SAFETY: `site` is this channel, borrowed by the parked Gs (contract).
         let this = unsafe { &*site.cast::<Inner<T>>() };
-        let mut tries = 0;
+        let mut left = tries;
         let guard = loop {
             if let Ok(guard) = this.lock.try_lock() {
                 break guard;
             }
-            tries += 1;
-            if tries == TRIES {
-                return Attempt::Busy;
+            left = left.saturating_sub(1);
+            if left == 0 {
+                out.fill(Attempt::Busy);
+                return;
             }
             crate::sync::spin_loop();
         };
         let step = |st: &mut State<T>| {
             let mut queues = [&mut st.recvq, &mut st.sendq];
-            // SAFETY: we hold the lock; `w` is `g`'s real waiter (its stack is not
-            // compacted while its waiter is linked), in one of these queues if anywhere;
-            // `restore_owner` of `g` is the fault-in the compaction needs.
-            unsafe {
-                let Some(p) =
-                    WaitQueue::replace_with_proxy(&mut queues, w, g.cast(), compact::restore_owner)
-                else {
-                    return Attempt::Gone;
+            for (&(w, g), o) in items.iter().zip(out.iter_mut()) {
+                // SAFETY: we hold the lock; `w` is `g`'s real waiter (its stack is not
+                // compacted while its waiter is linked), in one of these queues if
+                // anywhere; `restore_owner` of `g` is the fault-in the compaction needs.
+                *o = unsafe {
+                    match WaitQueue::replace_with_proxy(
+                        &mut queues,
+                        w,
+                        g.cast(),
+                        compact::restore_owner,
+                    ) {
+                        None => Attempt::Gone,
+                        Some(p) => {
+                            if compact::compact_stack(g) {
+                                Attempt::Compacted
+                            } else {
+                                WaitQueue::unreplace_proxy(&mut queues, p);
+                                Attempt::Refused
+                            }
+                        }
+                    }
                 };
-                if compact::compact_stack(g) {
-                    Attempt::Compacted
-                } else {
-                    WaitQueue::unreplace_proxy(&mut queues, p);
-                    Attempt::Refused
-                }
             }
         };
         // SAFETY: we hold the lock.
-        let a = unsafe { this.locked(step) };
+        unsafe { this.locked(step) };
         drop(guard);
-        a
     }
 
     /// Go's `closechan`: marks the channel closed and wakes every waiter (receivers see
