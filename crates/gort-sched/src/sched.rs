@@ -956,6 +956,8 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
         gr.check_invariants();
     }
     m.curg.set(g);
+    // For dumps and the dashboard; not modelled under loom (no reader there).
+    #[cfg(not(loom))]
     p.cur_goid.store(gr.goid(), Ordering::Relaxed);
     // SAFETY: the running G's stack is ours while it runs.
     let info = unsafe {
@@ -970,6 +972,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     gort_stack::set_current(None);
     m.curg.set(ptr::null_mut());
     // SAFETY: the M owns the P it holds now (the G may have changed it in a syscall).
+    #[cfg(not(loom))]
     if let Some(p) = unsafe { m.p.get().as_ref() } {
         p.cur_goid.store(0, Ordering::Relaxed);
     }
@@ -1266,6 +1269,7 @@ fn steal_work(m: &M, p: &P) -> Option<*mut G> {
             // SAFETY: the M owns `p`, and `victim` is another P.
             if let Some(g) = unsafe { p.runq.steal_from(&victim.runq, last, true) } {
                 crate::trace::on_p(p, |w| w.proc_steal(victim.id, p.runq.len() + 1));
+                #[cfg(not(loom))]
                 p.steals.store(p.steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 return Some(g);
             }
@@ -1376,6 +1380,7 @@ fn stoplockedm(m: &M) -> bool {
 pub(crate) fn handoffp(sched: &Sched, p: *mut P) {
     // SAFETY: Ps live as long as the scheduler.
     let pr = unsafe { &*p };
+    #[cfg(not(loom))]
     pr.handoffs.fetch_add(1, Ordering::Relaxed);
     if !pr.runq.is_empty() || sched.runq_len() > 0 {
         sched.startm(Some(p), false);
