@@ -4,6 +4,7 @@
 Usage (through xtask):
     cargo xtask bench sched [--runs N] [--procs P] [--only a,b] [--peers go,tokio,may]
                             [--quick] [--no-build] [--timeout S]
+    cargo xtask bench net [--runs N] [--procs P] [--quick] ...   (servers under wrk)
 
 Implementations of each workload (same flags, one JSON summary line printed last):
   gort   crates/gort/examples/<w>.rs
@@ -62,7 +63,12 @@ WORKLOADS = {
     "parked": dict(key="rss_per_g_bytes", unit="bytes/goroutine", args=["-n", "1000000"],
                    quick=["-n", "100000"], check=None),
 }
-AREAS = {"sched": ["spawn", "skynet", "pingpong", "parked"]}
+AREAS = {"sched": ["spawn", "skynet", "pingpong", "parked"], "net": ["http_hello"]}
+# net area: servers loaded by wrk (Debian's package) rather than self-timed programs.
+NET_WORKLOADS = {
+    "http_hello": dict(wrk=["-t1", "-c64", "-d5s", "--latency"],
+                       quick=["-t1", "-c64", "-d1s", "--latency"], peers=["go", "tokio"]),
+}
 
 
 def binary(impl, workload):
@@ -212,11 +218,113 @@ def bench_workload(name, impls, a, env):
     sys.stdout.flush()
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, timeout=10.0):
+    """Waits until something accepts on `port` (False if `proc` died or time ran out)."""
+    import socket
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def parse_wrk(text):
+    """(requests/s, p99 in ms) from `wrk --latency` output, or None."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\b", text, re.M)
+    if not rps or not p99:
+        return None
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return float(rps.group(1)), float(p99.group(1)) * scale
+
+
+def net_one(impl, name, args, env, timeout):
+    """Starts `impl`'s server, loads it with wrk, stops it: ((rps, p99), None) or
+    (None, error)."""
+    port = free_port()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([binary(impl, name), "--addr", f"127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            if not wait_listening(port, proc):
+                err.seek(0)
+                return None, "server did not listen: " + one_line(
+                    err.read().decode(errors="replace"))
+            try:
+                w = subprocess.run(["wrk"] + args + [f"http://127.0.0.1:{port}/"],
+                                   capture_output=True, text=True, timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                return None, f"wrk: {e}"
+            if proc.poll() is not None:
+                err.seek(0)
+                return None, f"server exited {proc.returncode}: " + one_line(
+                    err.read().decode(errors="replace"))
+            got = parse_wrk(w.stdout)
+            if got is None or "Non-2xx" in w.stdout or "Socket errors" in w.stdout:
+                return None, "wrk: " + one_line(w.stdout + w.stderr)
+            return got, None
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def bench_net(name, impls, a, env):
+    """Runs one server workload's implementations alternately under wrk; prints its
+    table: requests/s and p99 latency, and per peer the median per-round ratios."""
+    w = NET_WORKLOADS[name]
+    args = w["quick"] if a.quick else w["wrk"]
+    rounds, failures = [], {i: [] for i in impls}
+    for r in range(a.runs):
+        k = r % len(impls)
+        res = {}
+        for i in impls[k:] + impls[:k]:
+            got, e = net_one(i, name, args, env, a.timeout)
+            if e is not None:
+                failures[i].append(e)
+            else:
+                res[i] = got
+        rounds.append(res)
+    print(f"\n{name}: wrk {' '.join(args)}; requests/s and p99 latency (ms)")
+    print(f"  {'impl':6} {'req/s med':>9} {'min':>9} {'max':>9} {'p99 med':>8} {'runs':>4}"
+          f"   {'req/s gort/impl':>15} {'(min-max)':>11} {'p99 gort/impl':>13}")
+    for i in impls:
+        got = [rd[i] for rd in rounds if i in rd]
+        if got:
+            rps = [g[0] for g in got]
+            p99 = [g[1] for g in got]
+            line = (f"  {i:6} {statistics.median(rps):9.0f} {min(rps):9.0f} {max(rps):9.0f} "
+                    f"{statistics.median(p99):8.2f} {len(got):>4}")
+            pairs = [(rd["gort"], rd[i]) for rd in rounds if "gort" in rd and i in rd]
+            if i != "gort" and pairs:
+                rr = [g[0] / p[0] for g, p in pairs]
+                pr = [g[1] / p[1] for g, p in pairs]
+                line += (f"   {statistics.median(rr):15.2f} {min(rr):5.2f}-{max(rr):<5.2f} "
+                         f"{statistics.median(pr):13.2f}")
+            print(line)
+        if failures[i]:
+            print(f"  {i:6} FAILED {len(failures[i])} of {len(failures[i]) + len(got)}"
+                  f" runs; first: {failures[i][0]}")
+    sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("area", choices=sorted(AREAS))
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--procs", type=int, default=None,
+                    help="GOMAXPROCS for every implementation (default 2; net: 1)")
     ap.add_argument("--only", default="", help="workloads, comma-separated (default all)")
     ap.add_argument("--peers", default=",".join(PEERS),
                     help="peers of gort, comma-separated (default go,tokio,may)")
@@ -224,8 +332,13 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
     a = ap.parse_args()
+    if a.procs is None:
+        a.procs = 1 if a.area == "net" else 2
     names = [n for n in AREAS[a.area] if not a.only or n in a.only.split(",")]
     peers = [p for p in a.peers.split(",") if p]
+    if a.area == "net":
+        # Peers without a twin of every net workload are left out (may has none).
+        peers = [p for p in peers if all(p in NET_WORKLOADS[n]["peers"] for n in names)]
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
         ap.error(f"unknown peers {unknown}; choose from {PEERS}")
@@ -234,11 +347,16 @@ def main():
         built = build(names, impls)
         impls = [i for i in impls if i in built]
     env = {**os.environ, "GORT_MAXPROCS": str(a.procs), "GOMAXPROCS": str(a.procs)}
+    better = ("req/s >1 and p99 <1: gort better" if a.area == "net"
+              else "<1: gort faster/smaller")
     print(f"# {time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, procs={a.procs}, "
           f"runs={a.runs}, order rotated each round; impls {','.join(impls)}; "
-          f"gort/impl = median of per-round ratios (<1: gort faster/smaller)")
+          f"gort/impl = median of per-round ratios ({better})")
     for n in names:
-        bench_workload(n, impls, a, env)
+        if a.area == "net":
+            bench_net(n, impls, a, env)
+        else:
+            bench_workload(n, impls, a, env)
 
 
 if __name__ == "__main__":
