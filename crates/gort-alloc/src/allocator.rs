@@ -68,9 +68,9 @@ pub struct Allocator {
     /// `SHARDS` centrals per span class (index = `spc * SHARDS + shard`); classes 0 and
     /// 1 (large) are unused.
     centrals: [Central; NUM_SPAN_CLASSES * SHARDS],
-    /// Shard for the next cache handed out (round robin). Atomic, `fetch_add` on the
-    /// (slow) cache acquisition path.
-    next_shard: AtomicUsize,
+    /// Caches in use per shard. Atomic: `fetch_add` when a cache is acquired (the
+    /// least-used shard), `fetch_sub` when it is released; both slow paths.
+    shard_users: [AtomicUsize; SHARDS],
     /// Recycled metas.
     meta_pool: Mutex<MetaPool>,
     /// Head of the registry of every meta ever made (push-only, linked by `all_next`).
@@ -97,7 +97,7 @@ impl Allocator {
         Allocator {
             pages,
             centrals: core::array::from_fn(|i| Central::new(SpanClass((i / SHARDS) as u8))),
-            next_shard: AtomicUsize::new(0),
+            shard_users: core::array::from_fn(|_| AtomicUsize::new(0)),
             meta_pool: Mutex::new(MetaPool {
                 head: core::ptr::null_mut(),
             }),
@@ -141,9 +141,27 @@ impl Allocator {
         &self.centrals[spc.index() * SHARDS + shard % SHARDS]
     }
 
-    /// The shard for a newly acquired cache (round robin).
+    /// The shard for a newly acquired cache: the one with the fewest caches in use (the
+    /// lowest such), so threads that come and go (a thread per task) do not land on a
+    /// shard a long-lived thread uses while another shard is idle, as a round robin
+    /// would every `SHARDS` threads. Two racing acquisitions may pick the same shard;
+    /// that only costs some sharing. Pair with [`Allocator::unpick_shard`].
     pub(crate) fn pick_shard(&self) -> u8 {
-        (self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS) as u8
+        let mut best = 0;
+        let mut least = usize::MAX;
+        for (i, u) in self.shard_users.iter().enumerate() {
+            let n = u.load(Ordering::Relaxed);
+            if n < least {
+                (best, least) = (i, n);
+            }
+        }
+        self.shard_users[best].fetch_add(1, Ordering::Relaxed);
+        best as u8
+    }
+
+    /// A cache of shard `shard` is no longer in use.
+    pub(crate) fn unpick_shard(&self, shard: u8) {
+        self.shard_users[shard as usize % SHARDS].fetch_sub(1, Ordering::Relaxed);
     }
 
     /// A cache (Go's mcache) for one thread or one P at a time, from the pool.
@@ -293,12 +311,14 @@ impl Allocator {
     /// (the caller's own) in batches under that central's lock, objects of other shards
     /// without any lock, onto their spans' remote-free bitmaps for their centrals to
     /// collect (mimalloc's thread-free lists). Spans that become empty go back to the
-    /// page heap. Object memory is not touched.
+    /// page heap. Object memory is not touched. Returns true when every object was of
+    /// shard `shard` (the caller freed only what its shard allocated).
     ///
     /// # Safety
     /// Every object was allocated from `spc` by this allocator and is not used again by
     /// the caller.
-    pub(crate) unsafe fn flush_objects(&self, spc: SpanClass, shard: u8, objs: &[usize]) {
+    pub(crate) unsafe fn flush_objects(&self, spc: SpanClass, shard: u8, objs: &[usize]) -> bool {
+        let mut all_local = true;
         for chunk in objs.chunks(RELEASE_MAX) {
             let mut m = self.small_meta_checked(chunk[0], spc);
             let (mut lo, mut hi) = (m.start(), m.start() + m.nelems() * m.elem_size());
@@ -318,6 +338,7 @@ impl Allocator {
                 *slot = (m, i);
             }
             let batch = &mut batch[..chunk.len()];
+            all_local &= shards == 1 << (shard as usize % SHARDS);
             if shards.is_power_of_two() {
                 self.give_back(spc, shard, shards.trailing_zeros() as usize, batch);
                 continue;
@@ -346,6 +367,7 @@ impl Allocator {
                 }
             }
         }
+        all_local
     }
 
     /// Frees `objs` (all of `spc`, shard `shard`) into their central: under its lock

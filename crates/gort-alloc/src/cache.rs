@@ -56,6 +56,11 @@ struct BinState {
     /// allocate-many-then-free-many pattern that a bigger bin serves without a round
     /// trip through the central (tcmalloc's growing `max_length`).
     refilled: bool,
+    /// True when the bin's last flush held only objects of the cache's own shard: the
+    /// thread frees what it allocated, so a bigger bin keeps its objects local. False
+    /// at first and after a flush with objects of other threads (larson, a consumer),
+    /// which go back to their own shards instead of piling up here.
+    local: bool,
     /// The stack, in persistent memory (the cache's slot array, or a larger array after
     /// growth; the old one stays with the cache, never freed).
     slots: *mut usize,
@@ -160,6 +165,7 @@ impl Cache {
                         n: 0,
                         cap,
                         refilled: false,
+                        local: false,
                         slots: next,
                     }),
                     nmalloc: AtomicU64::new(0),
@@ -205,6 +211,7 @@ impl Cache {
     /// The caller owns the cache and never uses it again.
     pub(crate) unsafe fn release(&self) {
         self.flush();
+        self.alloc.unpick_shard(self.shard.load(Ordering::Relaxed));
         let mut pool = self
             .alloc
             .cache_pool
@@ -316,8 +323,9 @@ impl Cache {
         bump(&bin.nfree);
     }
 
-    /// Frees into a full bin: doubles the bin if it refilled since its last flush and
-    /// the cache's budget allows, else returns the bin's older half to the central.
+    /// Frees into a full bin: doubles the bin if it refilled since its last flush, that
+    /// flush held only objects of the cache's own shard, and the cache's budget allows;
+    /// else returns the bin's older half to the central.
     ///
     /// # Safety
     /// As [`Cache::free_small`].
@@ -327,15 +335,12 @@ impl Cache {
         let bin = &self.bins[spc.index()];
         let size = spc.size_class().size();
         // SAFETY: owner only.
-        let (cap, refilled) = bin
+        let (cap, grow) = bin
             .st
-            .with(|s| unsafe { ((*s).cap as usize, (*s).refilled) });
+            .with(|s| unsafe { ((*s).cap as usize, (*s).refilled && (*s).local) });
         // SAFETY: owner only.
         let budget = self.cap_bytes.with(|b| unsafe { *b });
-        let grown = refilled
-            && budget + cap * size <= CACHE_BUDGET
-            && self.bin_is_local(spc)
-            && self.grow_bin(spc, cap);
+        let grown = grow && budget + cap * size <= CACHE_BUDGET && self.grow_bin(spc, cap);
         if grown {
             // SAFETY: owner only.
             self.cap_bytes.with_mut(|b| unsafe { *b += cap * size });
@@ -349,23 +354,6 @@ impl Cache {
             *s.slots.add(s.n as usize) = p.as_ptr() as usize;
             s.n += 1;
         });
-    }
-
-    /// True when a sample of the objects in `spc`'s bin all belong to spans of this
-    /// cache's shard: the thread frees what it allocated, so keeping them is cheap and
-    /// local. Objects freed for other threads (larson, producer/consumer) go back to
-    /// their own shard instead of piling up here.
-    fn bin_is_local(&self, spc: SpanClass) -> bool {
-        let shard = self.shard.load(Ordering::Relaxed);
-        // SAFETY: owner only; `slots[0..n]` are objects of ours.
-        self.bins[spc.index()].st.with(|s| unsafe {
-            let s = &*s;
-            let n = s.n as usize;
-            (0..8).all(|k| {
-                let obj = *s.slots.add(k * n / 8);
-                self.alloc.meta_of(obj).is_some_and(|m| m.shard() == shard)
-            })
-        })
     }
 
     /// Doubles the slot array of `spc`'s full bin (capacity `cap`). False when no
@@ -403,7 +391,7 @@ impl Cache {
             }
             let k = n - keep;
             s.refilled = false;
-            self.alloc.flush_objects(
+            s.local = self.alloc.flush_objects(
                 spc,
                 self.shard.load(Ordering::Relaxed),
                 core::slice::from_raw_parts(s.slots, k),
@@ -620,6 +608,12 @@ impl CacheHandle {
     /// The allocator this cache belongs to.
     pub fn allocator(&self) -> &'static Allocator {
         self.cache().alloc
+    }
+
+    /// The central shard this cache refills from (tests).
+    #[cfg(test)]
+    pub(crate) fn shard(&self) -> u8 {
+        self.cache().shard.load(Ordering::Relaxed)
     }
 
     /// Allocates memory for `layout`: a scan object unless its alignment is below a

@@ -355,3 +355,21 @@ fn remote_frees_from_another_thread_are_collected_and_reused() {
     assert_eq!(a.stats().spans_inuse, 0);
     assert_eq!(a.page_heap().stats().heap_inuse, 0);
 }
+
+#[test]
+fn caches_take_the_least_used_shard() {
+    let a = new_allocator().unwrap();
+    let first: Vec<_> = (0..crate::SHARDS).map(|_| a.new_cache().unwrap()).collect();
+    let mut shards: Vec<u8> = first.iter().map(|c| c.shard()).collect();
+    shards.sort_unstable();
+    assert_eq!(shards, (0..crate::SHARDS as u8).collect::<Vec<_>>());
+    // A thread per task: each new cache takes the shard the last one gave back, never
+    // one still in use (a round robin would pile two caches on a shard in turn).
+    let mut first = first;
+    let gone = first.remove(1).shard();
+    for _ in 0..5 {
+        let c = a.new_cache().unwrap();
+        assert_eq!(c.shard(), gone);
+    }
+    drop(first);
+}
