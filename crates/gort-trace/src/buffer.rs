@@ -11,6 +11,10 @@ use crate::sync::UnsafeCell;
 pub(crate) const BUFFER_BYTES: usize = 64 << 10;
 
 /// Records per buffer: what fits in [`BUFFER_BYTES`] after the header.
+/// Buffers cut from one huge-page chunk (`BufPtr::alloc_chunk`).
+#[cfg(not(loom))]
+pub(crate) const PER_CHUNK: usize = crate::os::HUGE / BUFFER_BYTES;
+
 #[cfg(not(loom))]
 pub(crate) const CAP: usize = (BUFFER_BYTES - size_of::<Header>()) / size_of::<Record>();
 
@@ -68,6 +72,25 @@ impl BufPtr {
         // Zeroed memory is a valid `Buffer`: `next` None, counters 0, records all zero,
         // and the facade's `UnsafeCell` is `repr(transparent)` over std's.
         Some(Self(p.cast()))
+    }
+
+    /// Maps a 2 MiB huge-page chunk and cuts it into buffers: the first is returned,
+    /// the rest come linked in a list for the free list. Touching a chunk's memory costs
+    /// one page fault where 64 KiB mappings cost 16 per buffer. `None` if the OS
+    /// refuses the chunk (the caller falls back to [`alloc`](Self::alloc)).
+    #[cfg(not(loom))]
+    pub(crate) fn alloc_chunk() -> Option<(Self, BufList)> {
+        const _: () = assert!(PER_CHUNK >= 1 && crate::os::HUGE.is_multiple_of(BUFFER_BYTES));
+        let base = crate::os::map_huge()?;
+        let mut rest = BufList::new();
+        for i in 1..PER_CHUNK {
+            // SAFETY: `i * BUFFER_BYTES` is inside the chunk just mapped.
+            let p = unsafe { base.add(i * BUFFER_BYTES) };
+            // SAFETY: a fresh, zeroed, buffer-sized piece of the chunk is a valid empty
+            // buffer that we own; the list takes it.
+            unsafe { rest.push_back(Self(p.cast())) };
+        }
+        Some((Self(base.cast()), rest))
     }
 
     /// Under loom, buffers live on the heap so loom tracks their cells.

@@ -32,12 +32,43 @@ pub(crate) fn map(bytes: usize) -> Option<NonNull<u8>> {
     NonNull::new(p.cast())
 }
 
-/// Unmaps memory returned by [`map`].
+/// Size and alignment of a chunk from [`map_huge`] (one x86_64 huge page).
+#[cfg(not(loom))]
+pub(crate) const HUGE: usize = 2 << 20;
+
+/// Maps [`HUGE`] bytes of zeroed memory aligned to [`HUGE`] and asks for a transparent
+/// huge page (`MADV_HUGEPAGE`), so filling it costs one page fault instead of 512; the
+/// advice is best effort (the memory is usable either way). Any sub-range may later be
+/// given back with [`unmap`] on its own.
+#[cfg(not(loom))]
+pub(crate) fn map_huge() -> Option<NonNull<u8>> {
+    let raw = map(2 * HUGE)?;
+    let start = raw.as_ptr() as usize;
+    let aligned = (start + HUGE - 1) & !(HUGE - 1);
+    let head = aligned - start;
+    let tail = HUGE - head;
+    // SAFETY: `[start, start + head)` and `[aligned + HUGE, aligned + HUGE + tail)` are the
+    // unused ends of the mapping just made (head + HUGE + tail = 2 * HUGE); nothing
+    // refers to them.
+    unsafe {
+        if head > 0 {
+            libc::munmap(start as *mut libc::c_void, head);
+        }
+        if tail > 0 {
+            libc::munmap((aligned + HUGE) as *mut libc::c_void, tail);
+        }
+        libc::madvise(aligned as *mut libc::c_void, HUGE, libc::MADV_HUGEPAGE);
+    }
+    NonNull::new(aligned as *mut u8)
+}
+
+/// Unmaps memory returned by [`map`] (or a buffer-sized piece of a [`map_huge`] chunk).
 ///
 /// # Safety
 ///
-/// `p` and `bytes` must be exactly those of one earlier [`map`] call, not yet unmapped,
-/// and nothing may use the memory afterwards.
+/// `p` and `bytes` must be exactly those of one earlier [`map`] call (or one buffer's
+/// piece of a [`map_huge`] chunk), not yet unmapped, and nothing may use the memory
+/// afterwards.
 #[cfg(not(loom))]
 pub(crate) unsafe fn unmap(p: NonNull<u8>, bytes: usize) {
     // SAFETY: by the contract, this is a whole live mapping of ours that is no longer used.

@@ -413,7 +413,7 @@ impl Tracer {
         };
         let b = match reused {
             Some(b) => b,
-            None => match BufPtr::alloc() {
+            None => match self.alloc_buffers() {
                 Some(b) => b,
                 None => {
                     self.lost.fetch_add(1, Ordering::Relaxed);
@@ -431,6 +431,21 @@ impl Tracer {
             });
         }
         Some(b)
+    }
+
+    /// New buffer memory, called outside the lock: a huge-page chunk whose other
+    /// buffers go onto the free list, or a single mapping if the chunk is refused.
+    fn alloc_buffers(&self) -> Option<BufPtr> {
+        #[cfg(not(loom))]
+        if let Some((b, mut rest)) = BufPtr::alloc_chunk() {
+            let mut l = lock(&self.lists);
+            while let Some(r) = rest.pop_front() {
+                // SAFETY: `rest` owned `r`; the free list does now.
+                unsafe { l.free.push_back(r) };
+            }
+            return Some(b);
+        }
+        BufPtr::alloc()
     }
 
     /// Hands a writer's buffer back: onto the full list if it holds events of the
