@@ -374,9 +374,14 @@ impl PollFd {
         }
         let dir = self.pd.dir(mode);
         let seq = dir.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        // The heap's stale-entry counter, if a deadline timer was armed.
+        let mut armed = None;
         if let Some(d) = deadline {
             let left = d.saturating_duration_since(Instant::now());
             if let Some(m) = current_m() {
+                // SAFETY: the M owns its P (checked non-null above); Ps live as long
+                // as the scheduler.
+                armed = unsafe { m.p.get().as_ref() }.map(|p| p.timers.stale_counter());
                 let when = timers::when_after(m.sched(), left);
                 let cb: Arc<dyn Callback> = self.pd.clone();
                 timers::add(m, when, Fire::Call(cb, deadline_arg(seq, mode)));
@@ -386,6 +391,14 @@ impl PollFd {
         let ready = dir.slot.wait(&self.poller.waiters, || {
             pd.closing.load(Ordering::SeqCst) || dir.expired.load(Ordering::SeqCst) == seq
         });
+        if let Some(stale) = armed
+            && dir.expired.load(Ordering::SeqCst) != seq
+        {
+            // The wait ended before its deadline: retire the timer's generation so
+            // the heap may drop the entry early (the `Timer::stop` hint).
+            dir.seq.fetch_add(1, Ordering::SeqCst);
+            stale.fetch_add(1, Ordering::Relaxed);
+        }
         if ready {
             return Ok(());
         }
