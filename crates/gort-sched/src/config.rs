@@ -31,6 +31,9 @@ pub struct Config {
     /// reading a local array while the goroutine waits on a channel): such a program must
     /// not enable it, since the lent locals read as zeros while compacted.
     pub compact_parked_after: Option<core::time::Duration>,
+    /// Asynchronous preemption (SIGURG) of goroutines running over 10 ms; turned off by
+    /// `GORT_DEBUG=asyncpreemptoff=1` (Go's `asyncpreemptoff`).
+    pub async_preempt: bool,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             scheddetail: false,
             stack_size: DEFAULT_STACK_SIZE,
             compact_parked_after: None,
+            async_preempt: true,
         }
     }
 }
@@ -52,7 +56,7 @@ fn num_cpus() -> usize {
 }
 
 const MAXPROCS_EXPECTED: &str = "a whole number from 1 to 1024";
-const DEBUG_EXPECTED: &str = "comma-separated key=value pairs: schedtrace=<milliseconds>, scheddetail=<0|1>, compactparked=<milliseconds, 0 = off> (other keys are ignored)";
+const DEBUG_EXPECTED: &str = "comma-separated key=value pairs: schedtrace=<milliseconds>, scheddetail=<0|1>, asyncpreemptoff=<0|1>, compactparked=<milliseconds, 0 = off> (other keys are ignored)";
 
 impl Config {
     /// The default configuration overridden by `GORT_MAXPROCS` and `GORT_DEBUG`.
@@ -91,6 +95,13 @@ impl Config {
                     self.scheddetail = match v.trim() {
                         "0" => false,
                         "1" => true,
+                        _ => return Err(bad()),
+                    }
+                }
+                "asyncpreemptoff" => {
+                    self.async_preempt = match v.trim() {
+                        "0" => true,
+                        "1" => false,
                         _ => return Err(bad()),
                     }
                 }
@@ -140,6 +151,14 @@ mod tests {
         c.apply_debug("gctrace=1,schedtrace=100,scheddetail=1")
             .unwrap();
         assert_eq!((c.schedtrace_ms, c.scheddetail), (100, true));
+        assert!(c.async_preempt);
+        c.apply_debug("asyncpreemptoff=1").unwrap();
+        assert!(!c.async_preempt);
+        let e = c
+            .apply_debug("asyncpreemptoff=yes")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("asyncpreemptoff=<0|1>"), "{e}");
         assert_eq!(c.compact_parked_after, None);
         c.apply_debug("compactparked=25").unwrap();
         assert_eq!(

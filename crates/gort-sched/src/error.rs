@@ -23,6 +23,8 @@ pub enum Error {
     ThreadSpawn(std::io::ErrorKind),
     /// The execution tracer failed (its file could not be created or written).
     Trace(gort_trace::Error),
+    /// `stop_the_world` was called by a thread that already holds a stopped world.
+    NestedStopTheWorld,
 }
 
 impl core::fmt::Display for Error {
@@ -42,6 +44,9 @@ impl core::fmt::Display for Error {
             Error::NestedRun => f.write_str("gort::run called inside a running gort runtime"),
             Error::ThreadSpawn(k) => write!(f, "cannot create an OS thread: {k:?}"),
             Error::Trace(e) => write!(f, "execution trace: {e}"),
+            Error::NestedStopTheWorld => {
+                f.write_str("stop_the_world called while this thread holds a stopped world")
+            }
         }
     }
 }

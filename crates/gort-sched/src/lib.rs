@@ -65,10 +65,12 @@ mod m;
 mod p;
 mod panicking;
 mod park;
+mod preempt;
 mod proc;
 mod run_queue;
 mod sched;
 mod schedtrace;
+mod stw;
 mod syscall;
 mod sysmon;
 mod trace;
@@ -85,7 +87,9 @@ pub use proc::{
     goid, gomaxprocs, lock_os_thread, num_goroutine, on_goroutine, schedtrace_line, set_maxprocs,
     spawn, spawn_with, unlock_os_thread, yield_now,
 };
+pub use preempt::{async_preemptions, set_async_preempt_veto};
 pub use sched::run_with;
+pub use stw::{GInfo, GoroutineStatus, WorldStopped, for_each_p, stop_the_world};
 pub use syscall::syscall;
 pub use sysmon::{FORCE_PREEMPT, add_sysmon_hook, preempt_check};
 

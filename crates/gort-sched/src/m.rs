@@ -64,6 +64,9 @@ pub(crate) struct M {
     pub(crate) note: Arc<ThreadParker>,
     /// xorshift state for steal order. Owned by this thread.
     pub(crate) rand: Cell<u64>,
+    /// Asynchronous preemption state (thread id, request flag, the frame of a goroutine
+    /// stopped in place). See preempt/.
+    pub(crate) preempt: crate::preempt::MPreempt,
 }
 
 // SAFETY: other threads touch only `nextp`, `spinning` (atomics) and `note` (thread-safe);
@@ -98,6 +101,7 @@ impl M {
             rand: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (u64::from(id) + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
+            preempt: crate::preempt::MPreempt::for_current_thread(),
         }
     }
 

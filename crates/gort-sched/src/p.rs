@@ -15,7 +15,9 @@ use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// shrinking below its id, or shutdown); Dead → Idle (`set_maxprocs` growing again).
 /// Running → Syscall (`syscall`: the M detaches it); Syscall → Running (the M takes it
 /// back, a CAS in `exitsyscall`); Syscall → Idle (sysmon's `retake`, a CAS, then
-/// `handoffp`). `GcStop` is reserved for stop-the-world (a later issue).
+/// `handoffp`). Stop-the-world (stw.rs) moves Idle, Syscall (CAS) and Running (the
+/// owning M, `gcstopm`, or the caller's own P) to `GcStop`, and `GcStop` back to Idle or
+/// Running when the world starts again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum PStatus {
@@ -25,7 +27,7 @@ pub(crate) enum PStatus {
     Running = 1,
     /// Detached from an M in a system call (`syscall`); sysmon may retake it.
     Syscall = 2,
-    /// Stopped for stop-the-world (not used yet).
+    /// Stopped for stop-the-world; held by the thread that stopped the world.
     GcStop = 3,
     /// Beyond GOMAXPROCS; unused until GOMAXPROCS grows again.
     Dead = 4,
@@ -60,6 +62,11 @@ fn p_transition_ok(old: PStatus, new: PStatus) -> bool {
             | (Running, Dead)
             | (Dead, Idle)
             | (Dead, Dead)
+            | (Idle, GcStop)
+            | (Running, GcStop)
+            | (Syscall, GcStop)
+            | (GcStop, Idle)
+            | (GcStop, Running)
     )
 }
 

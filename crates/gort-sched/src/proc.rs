@@ -32,6 +32,8 @@ pub fn spawn_with<F: FnOnce() + Send + 'static>(
     stack_size: Option<usize>,
     f: F,
 ) -> Result<u64, Error> {
+    // `newproc` uses the M's P (free lists, run queue): no preemption in place meanwhile.
+    let _np = crate::preempt::NoPreempt::new();
     let m = current_m().ok_or(Error::NoRuntime)?;
     let opts = SpawnOpts {
         name,

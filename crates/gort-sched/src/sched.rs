@@ -64,7 +64,7 @@ pub(crate) struct Sched {
     /// Number of idle Ps (Go: `sched.npidle`). Written under the lock; SeqCst.
     npidle: AtomicU32,
     /// Number of spinning Ms (Go: `sched.nmspinning`). SeqCst.
-    nmspinning: AtomicU32,
+    pub(crate) nmspinning: AtomicU32,
     /// Number of idle Ms, for schedtrace. Written under the lock.
     nmidle: AtomicU32,
     /// GOMAXPROCS. Atomic.
@@ -81,7 +81,7 @@ pub(crate) struct Sched {
     /// Length of `gfree`, readable without its lock.
     gfree_len: AtomicUsize,
     /// Every G ever allocated (Go: `allgs`). Own lock.
-    allg: Mutex<Vec<GPtr>>,
+    pub(crate) allg: Mutex<Vec<GPtr>>,
     /// Live goroutines (Go: `gcount`). Decremented with Release at goroutine exit and
     /// read with Acquire by `run_with`'s teardown (see `external_wakers`).
     ngoroutine: AtomicI64,
@@ -238,7 +238,7 @@ impl Sched {
 
     // ---- global run queue (Go: globrunqput, globrunqget) ----
 
-    fn globrunqput_locked(&self, l: &mut Locked, g: GPtr) {
+    pub(crate) fn globrunqput_locked(&self, l: &mut Locked, g: GPtr) {
         l.runq.push_back(g);
         self.runq_len.store(l.runq.len(), Ordering::SeqCst);
     }
@@ -287,7 +287,7 @@ impl Sched {
 
     // ---- idle Ps and Ms (Go: pidleput, pidleget, mput, mget) ----
 
-    fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
+    pub(crate) fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
         // SAFETY: Ps live as long as the scheduler.
         let pr = unsafe { &*p };
         pr.m_id.store(u32::MAX, Ordering::Relaxed);
@@ -337,7 +337,7 @@ impl Sched {
         crate::trace::on_p(pr, |w| w.proc_start());
     }
 
-    fn releasep(&self, m: &M) -> *mut P {
+    pub(crate) fn releasep(&self, m: &M) -> *mut P {
         let p = m.p.replace(ptr::null_mut());
         if p.is_null() {
             throw("releasep: M has no P");
@@ -373,7 +373,7 @@ impl Sched {
 
     /// Runs P `p` (or an idle P) on an idle or new M (Go: `startm`). With `spinning`, the
     /// caller has counted the M in `nmspinning`.
-    fn startm(&self, p: Option<*mut P>, spinning: bool) {
+    pub(crate) fn startm(&self, p: Option<*mut P>, spinning: bool) {
         let mut l = self.lock();
         let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
             Some(p) => p,
@@ -660,6 +660,8 @@ impl Sched {
     /// the CAS, which is after the increment) and then waits for the count to drain. If
     /// `g` never exits, `ngoroutine > 0` and the scheduler is never freed.
     pub(crate) fn ready(&self, g: *mut G) {
+        // Queues on this M's P: no preemption in place meanwhile.
+        let _np = crate::preempt::NoPreempt::new();
         let external = !current_m().is_some_and(|m| ptr::eq(m.sched, self));
         if external {
             self.external_wakers.fetch_add(1, Ordering::SeqCst);
@@ -916,9 +918,14 @@ pub(crate) fn mstart(m: &M) {
         let p = sched.releasep(m);
         // SAFETY: Ps live as long as the scheduler; we still are its only user.
         crate::trace::on_p(unsafe { &*p }, |w| w.flush());
+        // An M stopped in place by a preemption gets the P, so its goroutine can reach
+        // its M's scheduler loop and end too (M0's ends `run_with`).
+        let handed = crate::preempt::release_at_shutdown(sched, p);
         let mut l = sched.lock();
-        // SAFETY: Ps live as long as the scheduler.
-        unsafe { (*p).set_status(PStatus::Dead) };
+        if !handed {
+            // SAFETY: Ps live as long as the scheduler.
+            unsafe { (*p).set_status(PStatus::Dead) };
+        }
         l.mcount -= 1;
     } else {
         sched.lock().mcount -= 1;
@@ -1093,6 +1100,13 @@ pub(crate) fn find_runnable(m: &M) -> Option<(*mut G, bool)> {
     'top: loop {
         if sched.is_shutdown() {
             return None;
+        }
+        if crate::stw::gcwaiting() {
+            // The world is stopping: park the P and this M (Go: `gcstopm`).
+            if !crate::stw::gcstopm(m) {
+                return None;
+            }
+            continue;
         }
         if m.p.get().is_null() {
             // No P (retired by set_maxprocs): wait for one.
@@ -1297,7 +1311,7 @@ fn coprime_stride(r: usize, n: usize) -> usize {
 
 /// Parks an M without a P on the idle list until `startm` hands it one (Go: `stopm`).
 /// Returns false at shutdown.
-fn stopm(m: &M) -> bool {
+pub(crate) fn stopm(m: &M) -> bool {
     let sched = m.sched();
     debug_assert!(m.p.get().is_null(), "stopm: M holds a P");
     debug_assert!(
@@ -1340,6 +1354,8 @@ fn startlockedm(m: &M, g: *mut G) {
     }
     lmr.nextp.store(p, Ordering::Release);
     lmr.note.notify();
+    // If that M is stopped in place by a preemption, its handler waits on a futex.
+    crate::preempt::wake(lmr);
     // The locked M runs `g` from its `lockedg` slot; `g` stays Runnable until then.
     let _ = stopm(m);
 }
@@ -1501,10 +1517,12 @@ where
     // A goroutine overflowing into its guard page is reported as Go does
     // ("goroutine N overflowed its stack ... fatal error: stack overflow", exit 2).
     gort_stack::install_overflow_handler();
+    crate::preempt::install();
     let maxprocs = config.maxprocs;
     let trace = (config.schedtrace_ms > 0).then_some((config.schedtrace_ms, config.scheddetail));
     let sched = Arc::new(Sched::new(config));
     *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&sched));
+    let stw_registration = crate::stw::register(&sched);
     #[cfg(not(loom))]
     let debug_registration = crate::debug::register(&sched);
     sched.set_maxprocs(maxprocs);
@@ -1557,6 +1575,7 @@ where
     }
     crate::trace::flush_idle_ps(&sched);
     *sched.me.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    drop(stw_registration);
     #[cfg(not(loom))]
     drop(debug_registration);
     // SAFETY: this thread owns M0's `sched_arc`; M0's loop has ended. Take it out before

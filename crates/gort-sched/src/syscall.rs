@@ -27,15 +27,31 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     let (Some(m), Some(g)) = (current_m(), current_g()) else {
         return f();
     };
-    let p = m.p.get();
-    if p.is_null() {
-        return f();
-    }
-    // SAFETY: the M owns its P; Ps live as long as the scheduler.
-    let pr = unsafe { &*p };
-    entersyscall(m, g, pr);
+    let pr = {
+        // The P is read and changes hands here: no preemption in place meanwhile.
+        let _np = crate::preempt::NoPreempt::new();
+        let p = m.p.get();
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: the M owns its P; Ps live as long as the scheduler.
+            let pr = unsafe { &*p };
+            entersyscall(m, g, pr);
+            Some(pr)
+        }
+    };
+    let Some(pr) = pr else { return f() };
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    exitsyscall(m, g, pr);
+    let got_p = {
+        let _np = crate::preempt::NoPreempt::new();
+        exitsyscall(m, g, pr)
+    };
+    if !got_p {
+        // No P: queue ourselves and let g0 park the M (Go: `exitsyscall0`). Outside the
+        // no-preemption section, which must not span a switch.
+        // SAFETY: `g` is the goroutine running on this thread.
+        unsafe { mcall(g, Action::ExitSyscall) };
+    }
     match r {
         Ok(v) => v,
         Err(payload) => std::panic::resume_unwind(payload),
@@ -54,9 +70,10 @@ fn entersyscall(m: &M, g: *mut G, p: &P) {
     set_current_m(ptr::null());
 }
 
-/// Reattaches a P (Go: `exitsyscall`): the old one, else an idle one, else the goroutine
-/// is queued globally and the M sleeps (on g0) until the scheduler runs it again.
-fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
+/// Reattaches a P (Go: `exitsyscall`): the old one, else an idle one; returns false if
+/// there is none (the caller then queues the goroutine globally and the M sleeps on g0
+/// until the scheduler runs it again).
+fn exitsyscall(m: &M, g: *mut G, oldp: &P) -> bool {
     set_current_m(m);
     let sched = m.sched();
     // 1. The old P, if sysmon did not take it (Go: `exitsyscallfast`).
@@ -73,7 +90,7 @@ fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
         oldp.m_id.store(m.id, Ordering::Relaxed);
         m.p.set(ptr::from_ref(oldp).cast_mut());
         syscall_end_on_p(oldp, g);
-        return;
+        return true;
     }
     // 2. Any idle P (Go: `exitsyscallfast_pidle`).
     let idle = {
@@ -84,13 +101,12 @@ fn exitsyscall(m: &M, g: *mut G, oldp: &P) {
         sched.acquirep(m, p);
         // SAFETY: just acquired; Ps live as long as the scheduler.
         syscall_end_on_p(unsafe { &*p }, g);
-        return;
+        return true;
     }
     // SAFETY: `g` is the goroutine running on this thread.
     crate::trace::off_p(|w| w.syscall_end(unsafe { (*g).goid() }));
-    // 3. No P: queue ourselves and let g0 park the M (Go: `exitsyscall0`).
-    // SAFETY: `g` is the goroutine running on this thread.
-    unsafe { mcall(g, Action::ExitSyscall) };
+    // 3. No P (the caller switches to g0 for `exitsyscall0`).
+    false
 }
 
 /// On g0 after `exitsyscall` found no P: the goroutine goes to the global run queue and

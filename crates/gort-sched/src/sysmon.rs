@@ -102,7 +102,7 @@ fn run(sched: &Sched, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) && !sched.is_shutdown() {
         thread::park_timeout(delay);
         let now = timers::nanotime(sched);
-        let n = retake(sched, now, &mut seen);
+        let n = crate::preempt::handoff_pending(sched) + retake(sched, now, &mut seen);
         timers_net(sched, now);
         crate::netpoll::sysmon_poll(sched, now);
         crate::compact::sysmon_tick(sched, now);
@@ -141,7 +141,9 @@ fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
             pd.schedtick = t;
             pd.schedwhen = now;
         } else if status == PStatus::Running && pd.schedwhen + force <= now {
-            preemptone(p, t);
+            preemptone(sched, p, t);
+            // Look again soon: a goroutine stopped in place waits for its P's handoff.
+            n += usize::from(sched.config.async_preempt);
         }
         if status != PStatus::Syscall {
             continue;
@@ -184,10 +186,16 @@ fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
 }
 
 #[cfg(not(loom))]
-/// Asks the goroutine running time slice `tick` on `p` to yield at its next check (Go:
-/// `preemptone`, cooperative half).
-fn preemptone(p: &P, tick: u32) {
+/// Asks the goroutine running time slice `tick` on `p` to yield: at its next cooperative
+/// check, and (unless `asyncpreemptoff`) by a SIGURG to its thread, which stops it in
+/// place at the next async safe point (Go: `preemptone`).
+fn preemptone(sched: &Sched, p: &P, tick: u32) {
     p.preempt.store(tick.wrapping_add(1), Ordering::Relaxed);
+    if sched.config.async_preempt
+        && let Some(m) = crate::preempt::m_of(sched, p)
+    {
+        crate::preempt::preempt_m(m);
+    }
 }
 
 #[cfg(not(loom))]
@@ -229,7 +237,7 @@ pub fn preempt_check() {
         return;
     }
     let Some(m) = current_m() else { return };
-    if m.curg.get().is_null() {
+    if m.curg.get().is_null() || crate::sync::locks_held() != 0 {
         return;
     }
     // SAFETY: the M owns its P while running a goroutine.

@@ -19,3 +19,17 @@ pub(crate) mod atomic {
 
 /// Thread-local storage (loom's `thread_local!`, reset per model execution).
 pub(crate) use loom::thread_local;
+
+/// Runtime-lock counting is for the SIGURG handler, which loom does not model.
+#[inline(always)]
+pub(crate) fn locks_inc() {}
+
+/// See [`locks_inc`].
+#[inline(always)]
+pub(crate) fn locks_dec() {}
+
+/// See [`locks_inc`].
+#[inline(always)]
+pub(crate) fn locks_held() -> u32 {
+    0
+}
