@@ -28,6 +28,7 @@
 //! | `p.timers`, `checkTimers`, `time.Sleep`/`After`/`Tick`/`Timer`/`Ticker` | `P::timers` (4-ary heap), `run_timers`, [`time`] |
 //! | `entersyscall`/`exitsyscall` | [`syscall()`] |
 //! | `sysmon`, `retake`, `preemptone` | `sysmon.rs`, [`preempt_check`], [`add_sysmon_hook`] |
+//! | `netpoll`, `pollDesc`, `netpollblock`/`netpollunblock`, `internal/poll.FD` | [`netpoll`] (`PollDesc`, `Slot::wait`/`unblock`), [`netpoll::PollFd`] |
 //!
 //! # Fast paths and slow paths
 //!
@@ -40,18 +41,23 @@
 //!    the next G (runnext first). Unpark: CAS Waiting → Runnable, push to the caller's
 //!    runnext, `wakep` only if a P is idle and nobody spins.
 //! 4. No local work: global queue, then stealing half a victim's queue (four passes,
-//!    runnext last), then releasing the P, re-checking, and sleeping on the M's note.
+//!    runnext last), then releasing the P, re-checking, and sleeping on the M's note
+//!    (the one M sleeping for timers or the network sleeps in `epoll_wait`).
+//! 5. Network I/O: the syscall first; only on `EAGAIN` park on the descriptor's
+//!    slot. An idle M's `epoll_wait(0)` (or the sleeping M's blocking one) readies
+//!    exactly the goroutines whose descriptors are ready, into its own run queue.
 //!
 //! # Not done here
 //!
-//! The netpoller, asynchronous preemption and stop-the-world are later work;
+//! Asynchronous preemption and stop-the-world are later work;
 //! preemption is cooperative (channel operations, parking, [`yield_now`], spawning, and
 //! [`preempt_check`], which honours sysmon's 10 ms requests). Long-parked stacks are
 //! not compacted yet.
 //! docs/design/gort-sched.md has the details and the rejected designs.
 //!
 //! Go source followed: `runtime/proc.go`, `runtime/runtime2.go` (scheduler),
-//! `runtime/chan.go`, `runtime/select.go`, `runtime/sema.go`, `sync/` (channels, sync).
+//! `runtime/chan.go`, `runtime/select.go`, `runtime/sema.go`, `sync/` (channels, sync),
+//! `runtime/netpoll.go`, `runtime/netpoll_epoll.go` (the netpoller).
 
 mod sync;
 

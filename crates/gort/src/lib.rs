@@ -47,6 +47,7 @@
 //! | a blocking syscall (`entersyscall`) | [`syscall()`](fn@syscall)`(\|\| ...)` |
 //! | `sync.WaitGroup` etc. | `sync::WaitGroup` etc. |
 //! | `runtime/trace`, `go tool trace` | `GORT_TRACE=FILE`, then ui.perfetto.dev |
+//! | `net.Listen`, `net.Dial`, `net.Conn`, `SetReadDeadline` | [`net::TcpListener`], [`net::TcpStream`] (`std::io::Read`/`Write`), `set_read_deadline` |
 //!
 //! # Hazard: goroutines migrate between OS threads
 //!
@@ -70,8 +71,8 @@
 //!
 //! # Not done yet
 //!
-//! The netpoller and asynchronous preemption: a goroutine gives up its thread only at
-//! channel, sync, yield, sleep and spawn points and at [`preempt_check!`], which yields
+//! Asynchronous preemption: a goroutine gives up its thread only at
+//! channel, sync, yield, sleep, spawn and network points and at [`preempt_check!`], which yields
 //! once sysmon has seen the goroutine run for 10 ms. Blocking calls belong in
 //! [`syscall()`](fn@syscall), which lets the other goroutines run meanwhile.
 

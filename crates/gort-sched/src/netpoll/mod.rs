@@ -3,7 +3,7 @@
 //! (Go: netpoll.go, netpoll_epoll.go, internal/poll/fd_poll_runtime.go).
 //!
 //! 1. A descriptor is registered once ([`PollFd::new`]) for read and write readiness,
-//!    edge-triggered, under a key naming its [`PollDesc`] in the registry.
+//!    edge-triggered, under a key naming its `PollDesc` in the registry.
 //! 2. I/O is attempted first ([`PollFd::io`]); only `EAGAIN` parks the goroutine on the
 //!    direction's slot (the handshake in poll_desc.rs, which never loses a wakeup).
 //! 3. `find_runnable` polls without blocking when its queues are empty and someone
