@@ -28,6 +28,12 @@ use crate::chan::waiter::Waiter;
 use crate::g::{G, GPtr, GStatus, SCAN};
 use crate::sched::Sched;
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::static_atomic;
+
+/// Whether any scheduler of the process was created with compaction on, so that
+/// [`register`] costs one load of a static on the blocking path of programs that never
+/// turn it on.
+static ANY_ENABLED: static_atomic::AtomicBool = static_atomic::AtomicBool::new(false);
 
 /// Gs looked at per pass (one `allg` lock, then at most this many compactions of about
 /// 3 µs each, so an idle P re-checks its run queues at least every ~100 µs).
@@ -60,7 +66,7 @@ pub(crate) type TryCompactFn =
 
 /// `try_lock` attempts on a site's lock (the holder is usually another compactor or a
 /// waker, for well under a microsecond); once a pass met a busy site, 1.
-const LOCK_TRIES: u32 = 64;
+const LOCK_TRIES: u32 = 4;
 
 /// Where a G is parked: set by the G itself before parking.
 #[derive(Clone, Copy)]
@@ -132,6 +138,9 @@ impl Compactor {
         let after_ns = after.map_or(0, |d| {
             u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
         });
+        if after_ns != 0 {
+            ANY_ENABLED.store(true, static_atomic::Ordering::Relaxed);
+        }
         Compactor {
             after_ns,
             epoch: AtomicU64::new(1),
@@ -195,6 +204,9 @@ pub(crate) unsafe fn register(
     waiter: *const Waiter,
     try_compact: TryCompactFn,
 ) -> Option<GPtr> {
+    if !ANY_ENABLED.load(static_atomic::Ordering::Relaxed) {
+        return None;
+    }
     let g = crate::m::current_g()?;
     // SAFETY: the running G and its scheduler are alive.
     let gr = unsafe { &*g };
