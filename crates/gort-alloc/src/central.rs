@@ -11,9 +11,34 @@ mod remote;
 
 pub(crate) use remote::RemoteSpans;
 
-/// Empty spans a central keeps before returning further ones to the page heap, so a
-/// class whose live count hovers around a span's worth does not thrash the page heap.
-pub(crate) const KEEP_EMPTY: usize = 1;
+/// Bytes of empty spans a central keeps at first before returning further ones to the
+/// page heap (at least one span), so a class whose objects cycle through the central in
+/// batches (a producer/consumer pair collecting remote frees, a thread freeing what it
+/// allocated, a live count hovering around a span's worth) reuses its spans instead of
+/// sending each one through the page heap and back. `Allocator::release_spare_spans`
+/// returns them.
+const KEEP_EMPTY_BYTES: usize = 64 << 10;
+
+/// Most bytes of empty spans a central keeps after doubling its allowance: a central
+/// that grows a span after having released one since its last growth is thrashing
+/// (its objects come back in bursts larger than its spares, as when a consumer thread
+/// frees many batches while the producer is descheduled), and doubles its allowance.
+const KEEP_EMPTY_MAX_BYTES: usize = 1 << 20;
+
+/// Empty spans a central of class `spc` keeps at first: [`KEEP_EMPTY_BYTES`] worth, at
+/// least one (one in loom models).
+pub(crate) fn keep_empty(spc: SpanClass) -> usize {
+    spans_for(spc, KEEP_EMPTY_BYTES)
+}
+
+/// Spans of class `spc` in `bytes`, at least one (one in loom models).
+fn spans_for(spc: SpanClass, bytes: usize) -> usize {
+    if cfg!(loom) {
+        return 1;
+    }
+    let span = spc.size_class().info().npages as usize * crate::size_class::PAGE_SIZE;
+    (bytes / span.max(1)).max(1)
+}
 
 /// A doubly linked list of metas, linked through `Locked::{next, prev}`.
 #[derive(Debug)]
@@ -86,9 +111,14 @@ pub(crate) struct Lists {
     partial: SpanList,
     /// Spans with no free object (Go `full`).
     full: SpanList,
-    /// Empty spans on `partial`. At most `KEEP_EMPTY` once every freshly added span has
-    /// been carved from (two threads may grow the class at once).
+    /// Empty spans on `partial`. At most `keep` once every freshly added span has been
+    /// carved from (two threads may grow the class at once).
     nempty: usize,
+    /// Empty spans to keep rather than release: [`keep_empty`] at first, doubled (up to
+    /// [`KEEP_EMPTY_MAX_BYTES`] worth) when the central grows after a release.
+    keep: usize,
+    /// True when a span was released since the central last grew.
+    released: bool,
 }
 
 // SAFETY: the raw pointers are metas in persistent memory, reached only under the lock.
@@ -106,7 +136,7 @@ pub struct Central {
     remote: RemoteSpans,
 }
 
-/// Spans a central call unlinked because they became empty beyond `KEEP_EMPTY`: off
+/// Spans a central call unlinked because they became empty beyond the spares kept: off
 /// every list, for the caller to return to the page heap (outside the lock).
 #[derive(Debug)]
 pub(crate) struct GiveBack {
@@ -144,6 +174,8 @@ impl Central {
                 partial: SpanList::new(),
                 full: SpanList::new(),
                 nempty: 0,
+                keep: keep_empty(spc),
+                released: false,
             }),
             remote: RemoteSpans::new(),
         }
@@ -159,12 +191,17 @@ impl Central {
         self.lists.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a fresh span (every object free) to the partial list.
+    /// Adds a fresh span (every object free) to the partial list. A growth right after
+    /// a release doubles the spares kept (see [`KEEP_EMPTY_MAX_BYTES`]).
     ///
     /// # Safety
     /// `m` is an initialised `Small` meta of this class, on no list, not shared yet.
     pub(crate) unsafe fn add_span(&self, m: &'static SpanMeta) {
         let mut lists = self.lock();
+        if lists.released {
+            lists.released = false;
+            lists.keep = (lists.keep * 2).min(spans_for(self.spc, KEEP_EMPTY_MAX_BYTES));
+        }
         // SAFETY: we hold the lock; `m` is on no list ([Safety]).
         unsafe {
             lists
@@ -177,7 +214,7 @@ impl Central {
     /// Fills `out` with free objects from partial spans (Go `cacheSpan`, batched as
     /// tcmalloc's transfer cache) and returns how many it took, after collecting the
     /// remote frees pending on this central (spans that collection empties beyond
-    /// `KEEP_EMPTY` go to `rel` for the caller to release). Returns 0 when no partial
+    /// the spares kept go to `rel` for the caller to release). Returns 0 when no partial
     /// span has a free object: the caller grows the class by one span and calls again.
     /// Object memory is not touched.
     pub(crate) fn carve(&self, out: &mut [usize], rel: &mut GiveBack) -> usize {
@@ -213,7 +250,7 @@ impl Central {
     /// Frees objects back into their spans under the lock (a cache's flush of objects of
     /// its own shard), then collects the remote frees pending on this central.
     /// `objs[i] = (meta, index)`; every meta is a `Small` meta of this class. Spans that
-    /// become empty beyond [`KEEP_EMPTY`] are unlinked and returned in the result for
+    /// become empty beyond the spares kept ([`keep_empty`]) are unlinked and returned in the result for
     /// the caller to release (outside the lock).
     ///
     /// A bit that is already clear means a double free or a bad pointer: fatal.
@@ -313,7 +350,7 @@ impl Central {
         let mut release = false;
         if now_empty && !was_empty {
             lists.nempty += 1;
-            if lists.nempty > KEEP_EMPTY {
+            if lists.nempty > lists.keep {
                 lists.nempty -= 1;
                 // SAFETY: under the lock; `m` is on `partial`.
                 unsafe { lists.partial.remove(mp) };
@@ -403,7 +440,7 @@ impl Central {
 
 /// Accounts for `freed` objects whose allocation bits were just cleared in `m` (the
 /// lowest in word `lowest`): fixes the count and search hint, moves a span that was full
-/// to `partial`, and unlinks a span that became empty beyond [`KEEP_EMPTY`] into `out`
+/// to `partial`, and unlinks a span that became empty beyond the spares kept ([`keep_empty`]) into `out`
 /// (while `out` has room; otherwise it stays as a spare).
 ///
 /// # Safety
@@ -434,8 +471,9 @@ unsafe fn freed_in_span(
     }
     if now_empty {
         lists.nempty += 1;
-        if lists.nempty > KEEP_EMPTY && out.nrelease < RELEASE_MAX {
+        if lists.nempty > lists.keep && out.nrelease < RELEASE_MAX {
             lists.nempty -= 1;
+            lists.released = true;
             // SAFETY: under the lock; an empty span is on `partial`.
             unsafe { lists.partial.remove(mp) };
             out.release[out.nrelease] = mp as usize;

@@ -114,7 +114,7 @@ impl Central {
     }
 
     /// Collects the remote frees of every span on the remote stack (the caller holds the
-    /// lock; `lists` are this central's). Spans emptied beyond `KEEP_EMPTY` go to `out`.
+    /// lock; `lists` are this central's). Spans emptied beyond the spares kept go to `out`.
     pub(super) fn collect_remote(&self, lists: &mut Lists, out: &mut GiveBack) {
         if self.remote.is_empty() {
             return;
