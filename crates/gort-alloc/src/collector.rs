@@ -30,6 +30,21 @@ pub struct ObjectInfo {
     pub allocated: bool,
 }
 
+/// What [`Allocator::mark_containing`] found: the object and whether this call marked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Marked {
+    /// The object's first byte.
+    pub base: usize,
+    /// Its size (the class size, or a large object's span bytes from `base`).
+    pub size: usize,
+    /// True when this call set the mark bit (the caller must scan the object).
+    pub newly: bool,
+    /// True for a collected object (gc bit set), false for a manual one.
+    pub gc: bool,
+    /// True when the object's span is noscan (it holds no pointers).
+    pub noscan: bool,
+}
+
 /// What a sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepResult {
@@ -68,6 +83,12 @@ impl SpanRef {
     /// Address of object `i`.
     pub fn object(&self, i: usize) -> Address {
         Address::new(self.meta.object_addr(i))
+    }
+
+    /// Index of the object containing `addr`, if `addr` is inside one of the span's slots.
+    #[inline]
+    pub fn index_of(&self, addr: usize) -> Option<usize> {
+        self.meta.object_index(addr)
     }
 
     /// Whether object `i` is allocated.
@@ -231,6 +252,29 @@ impl Allocator {
             return None;
         }
         Some(m.mark_bits.set_atomic(i))
+    }
+
+    /// Marks the allocated object containing `addr` (any interior address) and describes
+    /// it, with one span lookup; `None` when `addr` is in no allocated object. The mark
+    /// bit is read first, so an already marked object costs no atomic write.
+    #[inline]
+    pub fn mark_containing(&self, addr: usize) -> Option<Marked> {
+        let m = self.meta_of(addr)?;
+        if m.state() == MetaState::Free {
+            return None;
+        }
+        let i = m.object_index(addr)?;
+        if !m.alloc_bits.get(i) {
+            return None;
+        }
+        let newly = !m.mark_bits.get(i) && !m.mark_bits.set_atomic(i);
+        Some(Marked {
+            base: m.object_addr(i),
+            size: m.elem_size(),
+            newly,
+            gc: m.gc_bits.get(i),
+            noscan: m.span_class().noscan(),
+        })
     }
 
     /// Sweeps one span if it is unswept: frees every collected object (gc bit set) that

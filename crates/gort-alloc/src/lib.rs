@@ -112,7 +112,7 @@ pub use allocator::{Allocator, SHARDS};
 pub use bitmap::Bitmap;
 pub use cache::{Cache, CacheHandle, TINY_SIZE};
 pub use central::Central;
-pub use collector::{ObjectInfo, SpanRef, SweepResult};
+pub use collector::{Marked, ObjectInfo, SpanRef, SweepResult};
 pub use error::Error;
 pub use global_alloc::GortAlloc;
 pub use size_class::{ClassInfo, MAX_SMALL_SIZE, NUM_SIZE_CLASSES, SizeClass};

@@ -25,3 +25,11 @@ pub(crate) mod static_atomic {
         AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
     };
 }
+
+/// Locks for process-wide `static`s (loom's are not `const`-constructible); std's under
+/// every cfg. Only the collector's own threads and callers outside a stopped world take
+/// them, never a marker with the world stopped.
+#[allow(unused_imports, reason = "not every crate uses every static lock")]
+pub(crate) mod static_sync {
+    pub(crate) use std::sync::{Mutex, MutexGuard, OnceLock};
+}

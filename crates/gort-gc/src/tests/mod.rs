@@ -1,0 +1,2 @@
+//! Unit tests of the collector's pure parts (pacer, env parsing, gctrace format).
+mod unit;
