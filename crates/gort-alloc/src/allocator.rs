@@ -15,8 +15,8 @@ use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use gort_heap::fatal;
 
-/// Centrals per span class. Caches are spread over the shards round robin, so threads
-/// mostly carve from spans no other thread carves from (less false sharing, less lock
+/// Centrals per span class. A cache takes the shard with the fewest caches in use, so
+/// threads mostly carve from spans no other thread carves from (less false sharing, less lock
 /// contention), as jemalloc spreads threads over arenas. A span belongs to one shard
 /// for its life; frees go back to their span's shard.
 #[cfg(not(loom))]
