@@ -45,8 +45,8 @@
 //!    span class has [`SHARDS`] centrals; a cache refills from its own shard, so threads
 //!    mostly carve from spans no other thread carves from (jemalloc's arenas).
 //! 2. No partial span: `Allocator::grow` takes a span from the page heap.
-//! 3. A full bin (twice the batch): if it refilled since its last flush and a sample of
-//!    its objects are all of its own shard (a thread freeing what it allocated), the bin
+//! 3. A full bin (twice the batch): if it refilled since its last flush and that flush
+//!    held only objects of its own shard (a thread freeing what it allocated), the bin
 //!    doubles, within a 4 MiB budget per cache (tcmalloc's growing `max_length`);
 //!    otherwise its older half goes back (`Allocator::flush_objects`): each object's span
 //!    is found through the page heap's lock-free span map (once per run of one span) and
@@ -58,7 +58,9 @@
 //!    thread-free list and delayed-free list, kept as bitmaps so no object memory is
 //!    touched). The central collects them in a batch, under its lock, at its next
 //!    refill or flush; a producer/consumer pair never shares a lock.
-//! 4. A span that becomes empty goes back to the page heap (one spare kept per central).
+//! 4. A span that becomes empty goes back to the page heap, beyond the spares its
+//!    central keeps (64 KiB worth, doubled up to 1 MiB while the central keeps growing
+//!    right after releasing).
 //!
 //! # Deliberately not done
 //!
