@@ -5,6 +5,7 @@ Usage (through xtask):
     cargo xtask bench sched [--runs N] [--procs P] [--only a,b] [--peers go,tokio,may]
                             [--quick] [--no-build] [--timeout S]
     cargo xtask bench net [--runs N] [--procs P] [--quick] ...   (servers under wrk)
+    cargo xtask bench gc [--runs N] [--procs P] [--quick] ...    (Gc heaps; Go only)
 
 Implementations of each workload (same flags, one JSON summary line printed last):
   gort   crates/gort/examples/<w>.rs
@@ -52,6 +53,13 @@ def pingpong_ok(s):
     return s["v"] == s["n"]
 
 
+def binarytrees_ok(s):
+    n = s["depth"]
+    want = (2 ** (n + 2) - 1) + (2 ** (n + 1) - 1)
+    want += sum((1 << (n - d + 4)) * (2 ** (d + 1) - 1) for d in range(4, n + 1, 2))
+    return s["result"] == want
+
+
 # workload -> primary JSON key, unit, full-size args, --quick args, result check
 WORKLOADS = {
     "spawn": dict(key="ns_per_op", unit="ns/goroutine", args=["-n", "1000000"],
@@ -62,8 +70,15 @@ WORKLOADS = {
                      quick=["-n", "200000"], check=pingpong_ok),
     "parked": dict(key="rss_per_g_bytes", unit="bytes/goroutine", args=["-n", "1000000"],
                    quick=["-n", "100000"], check=None),
+    # gc area: collected heaps; `extra` figures get their own ratio lines.
+    "binarytrees": dict(key="total_ms", unit="ms", args=["-n", "21"], quick=["-n", "16"],
+                        check=binarytrees_ok, peers=["go"], extra=["max_pause_ms"]),
+    "gcpause": dict(key="total_ms", unit="ms", args=["-live", "4000000", "-churn", "50000000"],
+                    quick=["-live", "400000", "-churn", "5000000"], check=None, peers=["go"],
+                    extra=["max_pause_ms", "p99_pause_ms"]),
 }
-AREAS = {"sched": ["spawn", "skynet", "pingpong", "parked"], "net": ["http_hello"]}
+AREAS = {"sched": ["spawn", "skynet", "pingpong", "parked"], "net": ["http_hello"],
+         "gc": ["binarytrees", "gcpause"]}
 # net area: servers loaded by wrk (Debian's package) rather than self-timed programs.
 NET_WORKLOADS = {
     "http_hello": dict(wrk=["-t1", "-c64", "-d5s", "--latency"],
@@ -212,6 +227,14 @@ def bench_workload(name, impls, a, env):
                          f"{min(ratios):5.2f}-{max(ratios):<5.2f} "
                          f"{statistics.median(rr):13.2f}")
             print(line)
+            for x in w.get("extra", []):
+                vals = [rd[i][x] for rd in rounds if i in rd]
+                xl = f"    {x:22} median {fmt(statistics.median(vals))}"
+                if i != "gort" and pairs:
+                    xr = [g[x] / p[x] for g, p in pairs if p[x] > 0]
+                    if xr:
+                        xl += f"   gort/{i} {statistics.median(xr):.2f}"
+                print(xl)
         if failures[i]:
             print(f"  {i:6} FAILED {len(failures[i])} of {len(failures[i]) + len(figures[i])}"
                   f" runs; first: {failures[i][0]}")
@@ -313,6 +336,14 @@ def bench_net(name, impls, a, env):
                 line += (f"   {statistics.median(rr):15.2f} {min(rr):5.2f}-{max(rr):<5.2f} "
                          f"{statistics.median(pr):13.2f}")
             print(line)
+            for x in w.get("extra", []):
+                vals = [rd[i][x] for rd in rounds if i in rd]
+                xl = f"    {x:22} median {fmt(statistics.median(vals))}"
+                if i != "gort" and pairs:
+                    xr = [g[x] / p[x] for g, p in pairs if p[x] > 0]
+                    if xr:
+                        xl += f"   gort/{i} {statistics.median(xr):.2f}"
+                print(xl)
         if failures[i]:
             print(f"  {i:6} FAILED {len(failures[i])} of {len(failures[i]) + len(got)}"
                   f" runs; first: {failures[i][0]}")
@@ -336,6 +367,9 @@ def main():
         a.procs = 1 if a.area == "net" else 2
     names = [n for n in AREAS[a.area] if not a.only or n in a.only.split(",")]
     peers = [p for p in a.peers.split(",") if p]
+    if a.area == "gc":
+        # Only Go has twins of the gc workloads.
+        peers = [p for p in peers if all(p in WORKLOADS[n].get("peers", PEERS) for n in names)]
     if a.area == "net":
         # Peers without a twin of every net workload are left out (may has none).
         peers = [p for p in peers if all(p in NET_WORKLOADS[n]["peers"] for n in names)]

@@ -306,7 +306,9 @@ impl Collector {
     /// The background sweeper's pass.
     pub(crate) fn background_sweep(&self) {
         if self.sweep_pending.swap(false, Ordering::AcqRel) {
+            gort_trace::gc::sweep_begin();
             self.sweep_all(false);
+            gort_trace::gc::sweep_end();
         }
     }
 
@@ -360,6 +362,13 @@ impl Collector {
         let heap0 = self.heap_live.fetch_add(n, Ordering::Relaxed) + n;
         let nworkers = host.num_workers().clamp(1, MAX_WORKERS);
 
+        // Trace events are emitted outside the stopped world (the tracer's off-P writer
+        // takes a lock a stopped thread may hold): the pause's own events are written
+        // just before the stop and just after the start.
+        let seq = self.cycles_done.load(Ordering::Relaxed) + 1;
+        gort_trace::gc::cycle_begin(seq);
+        gort_trace::gc::stw_begin(gort_trace::StwKind::GcSweepTermination);
+        gort_trace::gc::mark_begin();
         host.stop_the_world();
         let t_stw = crate::stats::now_ns();
         let hidden = self.hidden.swap(0, Ordering::Relaxed);
@@ -371,6 +380,8 @@ impl Collector {
         let live = self.mark_termination();
         host.start_the_world();
         let t_end = crate::stats::now_ns();
+        gort_trace::gc::mark_end();
+        gort_trace::gc::stw_end();
 
         // After the pause: pacing, statistics, the background goroutine.
         self.sweep_pending.store(true, Ordering::Release);
@@ -413,6 +424,8 @@ impl Collector {
             debug.gctrace.then(|| st.gctrace_line(&rec))
         };
         drop(scratch);
+        gort_trace::gc::heap(live.gc_bytes, goal);
+        gort_trace::gc::cycle_end(seq);
         if let Some(l) = line {
             eprintln!("{l}");
         }
