@@ -152,6 +152,12 @@ pub use gort_derive::main;
 mod builder;
 pub use builder::Builder;
 
+pub mod gc;
+
+/// gort's allocator (Go's `mallocgc` heap) as Rust's global allocator; `Gc` needs it:
+/// `#[global_allocator] static ALLOC: gort::GortAlloc = gort::GortAlloc;`.
+pub use gort_alloc::GortAlloc;
+
 use std::process::{ExitCode, Termination};
 
 /// Runs `f` as the main goroutine of a new scheduler configured from the environment,
@@ -236,6 +242,7 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
+    gc::start();
     let dashboard = dashboard::addr_from_env()?;
     let f = move || {
         let _dashboard = dashboard::start_from_env(dashboard);
@@ -258,6 +265,7 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
+    gc::start();
     gort_sched::run_with(config, f)
 }
 
