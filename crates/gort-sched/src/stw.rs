@@ -19,7 +19,7 @@ use core::ptr;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::g::{G, GStatus, NOTIFIED};
+use crate::g::{G, GStatus, NOTIFIED, SCAN};
 use crate::m::{M, current_m};
 use crate::p::{P, PStatus};
 use crate::park::WaitReason;
@@ -392,7 +392,9 @@ pub struct GInfo<'a> {
 impl<'a> GInfo<'a> {
     /// The view of `g`, or `None` if it is dead or idle.
     fn new(g: &'a G, caller: Option<*mut G>) -> Option<GInfo<'a>> {
-        let bits = g.status.load(Ordering::Acquire) & !NOTIFIED;
+        // SCAN (a compaction claim) is never held with the world stopped: compaction runs
+        // on a P. Masked anyway, so a claimed G still shows as waiting.
+        let bits = g.status.load(Ordering::Acquire) & !(NOTIFIED | SCAN);
         let is_current = caller.is_some_and(|c| ptr::eq(c, g));
         let locked = g.locked_m.load(Ordering::Acquire);
         // SAFETY: Ms live as long as the scheduler.
@@ -431,7 +433,8 @@ impl<'a> GInfo<'a> {
     /// words and saved registers: the conservative roots of a stopped goroutine. From
     /// the saved stack pointer to the top of its stack; for one preempted in place, from
     /// the interrupted stack pointer (less the red zone) up, plus the signal context
-    /// holding its registers. Nothing for a goroutine in a syscall (its thread is live;
+    /// holding its registers; for a parked goroutine whose stack is compacted
+    /// (`compactparked`), the buffer holding the copy. Nothing for a goroutine in a syscall (its thread is live;
     /// scan it from the thread's stack pointer, see [`GInfo::stack_segments`]), for the
     /// caller (it scans itself), or for one that has not started.
     pub fn for_each_stack_range(&self, mut f: impl FnMut(usize, usize)) {
@@ -446,10 +449,14 @@ impl<'a> GInfo<'a> {
             f(u0, u1);
             return;
         }
-        // SAFETY: a stopped G's saved context is not written while the world is stopped.
-        let sp = unsafe { (*self.g.ctx.get()).sp() };
-        if sp != 0 && sp < base {
-            f(sp, base);
+        // SAFETY: with the world stopped nothing compacts or restores a stack (that runs
+        // on a P) and a stopped G's saved context is not written.
+        match unsafe { crate::compact::live_stack(self.g) } {
+            Some(crate::compact::LiveStack::OnStack(r)) if r.start < r.end => f(r.start, r.end),
+            Some(crate::compact::LiveStack::Compacted { buffer, .. }) => {
+                f(buffer.start, buffer.end)
+            }
+            _ => {}
         }
     }
 
