@@ -284,3 +284,39 @@ fn clone_reads_while_original_writes() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_new_deadline_interrupts_a_blocked_read() {
+    for procs in [1, 2] {
+        gort::run_with(cfg(procs), || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let keep = Chan::<TcpStream>::new(1);
+            let k2 = keep.clone();
+            gort::go(move || k2.send(l.accept().unwrap().0));
+            let s = std::sync::Arc::new(TcpStream::connect(addr).unwrap());
+            // A far deadline first: the reader blocks with its timer armed.
+            s.set_read_deadline(Some(Instant::now() + Duration::from_secs(3600)));
+            let got = Chan::<(ErrorKind, Duration)>::new(1);
+            let (s2, g2) = (s.clone(), got.clone());
+            gort::go(move || {
+                let t0 = Instant::now();
+                let e = (&*s2).read(&mut [0u8; 1]).unwrap_err();
+                g2.send((e.kind(), t0.elapsed()));
+            });
+            sleep(Duration::from_millis(30));
+            // Go's idiom: a deadline in the past interrupts the blocked reader.
+            s.set_read_deadline(Some(Instant::now()));
+            let (kind, waited) = got.recv().unwrap();
+            assert_eq!(kind, ErrorKind::TimedOut);
+            assert!(waited < Duration::from_secs(60), "{waited:?}");
+            // Cleared, the connection reads again.
+            s.set_read_deadline(None);
+            keep.recv().unwrap().write_all(b"!").unwrap();
+            let mut b = [0u8; 1];
+            (&*s).read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"!");
+        })
+        .unwrap();
+    }
+}

@@ -164,6 +164,10 @@ pub(crate) struct Dir {
     /// The generation whose deadline fired. Stored (SeqCst) by the deadline timer
     /// before its error wake.
     pub(crate) expired: AtomicU64,
+    /// Bumped (SeqCst) when the owner changes the deadline, before an error wake: a
+    /// blocked wait re-reads its deadline (Go: `poll_runtime_pollSetDeadline` waking
+    /// blocked readers).
+    pub(crate) kick: AtomicU64,
 }
 
 /// Per-descriptor poll state (Go: `pollDesc`). Shared (`Arc`) by the descriptor's
@@ -188,6 +192,7 @@ impl PollDesc {
             slot: Slot::new(),
             seq: AtomicU64::new(0),
             expired: AtomicU64::new(0),
+            kick: AtomicU64::new(0),
         };
         PollDesc {
             key,

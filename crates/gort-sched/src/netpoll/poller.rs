@@ -332,27 +332,33 @@ impl PollFd {
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for `mode`
-    /// readiness in between (Go: `fd.Read`'s loop over `pd.waitRead`). `deadline`
-    /// bounds the whole operation: past it the result is `ErrorKind::TimedOut`. `EINTR`
-    /// is retried.
+    /// readiness in between (Go: `fd.Read`'s loop over `pd.waitRead`). `deadline` is
+    /// re-evaluated before each attempt and bounds the operation: past it the result
+    /// is `ErrorKind::TimedOut`; [`PollFd::deadline_changed`] makes a blocked wait
+    /// re-evaluate it at once. `EINTR` is retried.
     ///
     /// # Errors
     /// `op`'s error, `TimedOut`, or `NotConnected` if the descriptor is being closed.
     pub fn io<R>(
         &self,
         mode: Mode,
-        deadline: Option<Instant>,
+        deadline: impl Fn() -> Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let _serial = match mode {
             Mode::Read => self.rlock.lock(),
             Mode::Write => self.wlock.lock(),
         };
+        let dir = self.pd.dir(mode);
         loop {
+            // Before reading the deadline: a change after this load is seen by the
+            // wait's error check (`deadline_changed` bumps, then wakes).
+            let kick = dir.kick.load(Ordering::SeqCst);
+            let d = deadline();
             if self.pd.closing.load(Ordering::SeqCst) {
                 return Err(closing_error());
             }
-            if deadline.is_some_and(|d| d <= Instant::now()) {
+            if d.is_some_and(|d| d <= Instant::now()) {
                 return Err(timeout_error());
             }
             match op() {
@@ -360,13 +366,26 @@ impl PollFd {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
             }
-            self.wait(mode, deadline)?;
+            self.wait(mode, d, kick)?;
         }
     }
 
-    /// Waits once for `mode` readiness (an edge since the last wait), `deadline`, or
-    /// closing. Callers normally use [`PollFd::io`], which serialises waiters.
-    fn wait(&self, mode: Mode, deadline: Option<Instant>) -> io::Result<()> {
+    /// The deadline of `mode` changed: a goroutine blocked in [`PollFd::io`] re-reads
+    /// it now (Go: `SetReadDeadline` on a blocked connection; setting it to the past
+    /// is the idiom for interrupting a reader). A wait on a plain thread (`poll(2)`)
+    /// notices only at its old deadline.
+    pub fn deadline_changed(&self, mode: Mode) {
+        let dir = self.pd.dir(mode);
+        dir.kick.fetch_add(1, Ordering::SeqCst);
+        if let Some(p) = dir.slot.unblock(false) {
+            p.unpark();
+        }
+    }
+
+    /// Waits once for `mode` readiness (an edge since the last wait), `deadline`,
+    /// closing, or a deadline change since `kick` was read. Callers use
+    /// [`PollFd::io`], which serialises waiters.
+    fn wait(&self, mode: Mode, deadline: Option<Instant>, kick: u64) -> io::Result<()> {
         let on_goroutine =
             current_g().is_some() && current_m().is_some_and(|m| !m.p.get().is_null());
         if !on_goroutine {
@@ -389,7 +408,9 @@ impl PollFd {
         }
         let pd = &*self.pd;
         let ready = dir.slot.wait(&self.poller.waiters, || {
-            pd.closing.load(Ordering::SeqCst) || dir.expired.load(Ordering::SeqCst) == seq
+            pd.closing.load(Ordering::SeqCst)
+                || dir.expired.load(Ordering::SeqCst) == seq
+                || dir.kick.load(Ordering::SeqCst) != kick
         });
         if let Some(stale) = armed
             && dir.expired.load(Ordering::SeqCst) != seq
@@ -408,6 +429,7 @@ impl PollFd {
         if dir.expired.load(Ordering::SeqCst) == seq {
             return Err(timeout_error());
         }
+        // A deadline change (or a spurious return): the caller re-evaluates.
         Ok(())
     }
 

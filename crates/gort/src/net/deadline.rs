@@ -26,9 +26,9 @@ fn dec(v: u64) -> Option<Instant> {
     (v != 0).then(|| base() + Duration::from_nanos(v - 1))
 }
 
-/// One direction's settings. Atomic fields, relaxed: a setting applies to operations
-/// that start after it (Go applies a new deadline to a blocked operation too; see
-/// the module docs of `net`).
+/// One direction's settings. Atomic fields, relaxed: a timeout applies to operations
+/// that start after it (std), a deadline also to a blocked one (Go; the setter then
+/// calls `PollFd::deadline_changed`).
 #[derive(Debug, Default)]
 pub(crate) struct Dir {
     /// std's timeout per operation, in ns; 0 = none.
@@ -63,14 +63,17 @@ impl Dir {
         self.deadline.store(enc(t), Ordering::Relaxed);
     }
 
-    /// The deadline of an operation starting now: the earlier of the absolute deadline
-    /// and now + timeout.
-    pub(crate) fn effective(&self) -> Option<Instant> {
-        let abs = dec(self.deadline.load(Ordering::Relaxed));
+    /// The deadline of an operation starting now, as the netpoller re-evaluates it:
+    /// the earlier of the absolute deadline (read live, so a change applies to a
+    /// blocked operation, as in Go) and now + timeout (fixed at the start, as std's).
+    pub(crate) fn op_deadline(&self) -> impl Fn() -> Option<Instant> + '_ {
         let rel = self.timeout().map(|d| Instant::now() + d);
-        match (abs, rel) {
-            (Some(a), Some(r)) => Some(a.min(r)),
-            (a, r) => a.or(r),
+        move || {
+            let abs = dec(self.deadline.load(Ordering::Relaxed));
+            match (abs, rel) {
+                (Some(a), Some(r)) => Some(a.min(r)),
+                (a, r) => a.or(r),
+            }
         }
     }
 }

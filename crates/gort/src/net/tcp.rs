@@ -67,9 +67,9 @@ impl TcpListener {
     /// The OS's error, or `TimedOut` past a deadline set by
     /// [`TcpListener::set_deadline`].
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self
-            .pfd
-            .io(Mode::Read, self.dl.read.effective(), || self.inner.accept())?;
+        let (s, a) = self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
+            self.inner.accept()
+        })?;
         Ok((TcpStream::from_std(s)?, a))
     }
 
@@ -90,6 +90,7 @@ impl TcpListener {
     /// clears it.
     pub fn set_deadline(&self, t: Option<Instant>) {
         self.dl.read.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Read);
     }
 
     /// Another handle to the same socket (std's `try_clone`).
@@ -249,22 +250,26 @@ impl TcpStream {
         }
         // Writable once the handshake ended; SO_ERROR says how (Go: `fd.connect`).
         let mut first = true;
-        s.pfd.io(Mode::Write, deadline, || {
-            if first {
-                first = false;
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            match s.inner.take_error()? {
-                Some(e) => Err(e),
-                None => match s.inner.peer_addr() {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
-                },
-            }
-        })?;
+        s.pfd.io(
+            Mode::Write,
+            || deadline,
+            || {
+                if first {
+                    first = false;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                match s.inner.take_error()? {
+                    Some(e) => Err(e),
+                    None => match s.inner.peer_addr() {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    },
+                }
+            },
+        )?;
         Ok(s)
     }
 
@@ -356,15 +361,18 @@ impl TcpStream {
         Ok(self.dl.write.timeout())
     }
 
-    /// Reads starting after this fail with `TimedOut` once `t` has passed (Go:
-    /// `SetReadDeadline`); `None` clears it.
+    /// Reads fail with `TimedOut` once `t` has passed, including one blocked now (Go:
+    /// `SetReadDeadline`; a time in the past interrupts a blocked reader); `None`
+    /// clears it.
     pub fn set_read_deadline(&self, t: Option<Instant>) {
         self.dl.read.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Read);
     }
 
     /// As [`TcpStream::set_read_deadline`], for writes (Go: `SetWriteDeadline`).
     pub fn set_write_deadline(&self, t: Option<Instant>) {
         self.dl.write.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Write);
     }
 
     /// Both deadlines (Go: `SetDeadline`).
@@ -387,7 +395,7 @@ impl TcpStream {
     /// # Errors
     /// As `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Read, self.dl.read.effective(), || {
+        self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
             self.inner.peek(buf)
         })
     }
@@ -419,13 +427,13 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Read, self.dl.read.effective(), || {
+        self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
             (&self.inner).read(buf)
         })
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.pfd.io(Mode::Read, self.dl.read.effective(), || {
+        self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
             (&self.inner).read_vectored(bufs)
         })
     }
@@ -433,13 +441,13 @@ impl Read for &TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Write, self.dl.write.effective(), || {
+        self.pfd.io(Mode::Write, self.dl.write.op_deadline(), || {
             (&self.inner).write(buf)
         })
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.pfd.io(Mode::Write, self.dl.write.effective(), || {
+        self.pfd.io(Mode::Write, self.dl.write.op_deadline(), || {
             (&self.inner).write_vectored(bufs)
         })
     }

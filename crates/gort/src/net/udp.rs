@@ -60,7 +60,7 @@ impl UdpSocket {
     /// # Errors
     /// The OS's error, or `TimedOut`.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.pfd.io(Mode::Read, self.dl.read.effective(), || {
+        self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
             self.inner.recv_from(buf)
         })
     }
@@ -70,7 +70,7 @@ impl UdpSocket {
     /// # Errors
     /// The OS's error, or `TimedOut`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Read, self.dl.read.effective(), || {
+        self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
             self.inner.recv(buf)
         })
     }
@@ -82,7 +82,7 @@ impl UdpSocket {
     /// The OS's error, `InvalidInput`, or `TimedOut`.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let to = lookup(addr)?[0];
-        self.pfd.io(Mode::Write, self.dl.write.effective(), || {
+        self.pfd.io(Mode::Write, self.dl.write.op_deadline(), || {
             self.inner.send_to(buf, to)
         })
     }
@@ -92,7 +92,7 @@ impl UdpSocket {
     /// # Errors
     /// The OS's error, or `TimedOut`.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Write, self.dl.write.effective(), || {
+        self.pfd.io(Mode::Write, self.dl.write.op_deadline(), || {
             self.inner.send(buf)
         })
     }
@@ -140,11 +140,13 @@ impl UdpSocket {
     /// Absolute receive deadline (Go: `SetReadDeadline`).
     pub fn set_read_deadline(&self, t: Option<Instant>) {
         self.dl.read.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Read);
     }
 
     /// Absolute send deadline (Go: `SetWriteDeadline`).
     pub fn set_write_deadline(&self, t: Option<Instant>) {
         self.dl.write.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Write);
     }
 
     /// Sets `SO_BROADCAST`.

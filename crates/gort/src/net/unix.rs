@@ -47,7 +47,7 @@ impl UnixListener {
     /// # Errors
     /// The OS's error.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, a) = self.pfd.io(Mode::Read, None, || self.inner.accept())?;
+        let (s, a) = self.pfd.io(Mode::Read, || None, || self.inner.accept())?;
         Ok((UnixStream::from_std(s)?, a))
     }
 
@@ -158,11 +158,13 @@ impl UnixStream {
     /// Absolute read deadline (Go: `SetReadDeadline`).
     pub fn set_read_deadline(&self, t: Option<Instant>) {
         self.dl.read.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Read);
     }
 
     /// Absolute write deadline (Go: `SetWriteDeadline`).
     pub fn set_write_deadline(&self, t: Option<Instant>) {
         self.dl.write.set_deadline(t);
+        self.pfd.deadline_changed(Mode::Write);
     }
 
     /// Another handle to the same connection.
@@ -176,7 +178,7 @@ impl UnixStream {
 
 impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Read, self.dl.read.effective(), || {
+        self.pfd.io(Mode::Read, self.dl.read.op_deadline(), || {
             (&self.inner).read(buf)
         })
     }
@@ -184,7 +186,7 @@ impl Read for &UnixStream {
 
 impl Write for &UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pfd.io(Mode::Write, self.dl.write.effective(), || {
+        self.pfd.io(Mode::Write, self.dl.write.op_deadline(), || {
             (&self.inner).write(buf)
         })
     }
