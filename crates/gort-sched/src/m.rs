@@ -134,7 +134,14 @@ std::thread_local! {
 }
 
 /// The M running on this thread, if any.
-#[inline]
+///
+/// Never inlined: a goroutine may resume on another thread after any blocking call,
+/// but LLVM treats a thread-local's address as fixed within a function and may hoist
+/// its computation out of a loop that blocks, so an inlined read can return the M of
+/// the thread the goroutine *started* on (seen: `gort::go` failing with "no gort
+/// runtime" in a release-built loop around `select!`). A call keeps each read on the
+/// current thread.
+#[inline(never)]
 pub(crate) fn current_m() -> Option<&'static M> {
     let m = CUR_M.with(Cell::get);
     // SAFETY: CUR_M is set by the M's own thread to its boxed M, which lives until the
