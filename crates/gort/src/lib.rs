@@ -69,17 +69,24 @@
 //! deadlock!`. Wait with a timeout (`select!` with a [`time::after`] case; a pending timer
 //! keeps the check quiet) or do the wait inside [`syscall()`](fn@syscall).
 //!
-//! # Not done yet
+//! # Preemption
 //!
-//! Asynchronous preemption: a goroutine gives up its thread only at
-//! channel, sync, yield, sleep, spawn and network points and at [`preempt_check!`], which yields
-//! once sysmon has seen the goroutine run for 10 ms. Blocking calls belong in
-//! [`syscall()`](fn@syscall), which lets the other goroutines run meanwhile.
+//! A goroutine gives up its P at channel, sync, yield, sleep, spawn and network points and
+//! at [`preempt_check!`]; one that runs 10 ms without such a point is stopped in place by
+//! a SIGURG from sysmon (Go 1.14's asynchronous preemption) and resumed later on the same
+//! OS thread, with its registers, `errno` and thread-locals untouched, while other
+//! goroutines use the P. `GORT_DEBUG=asyncpreemptoff=1` turns that off. A program must not
+//! install its own SIGURG handler. Blocking calls belong in [`syscall()`](fn@syscall),
+//! which lets the other goroutines run meanwhile.
 
 pub use gort_sched::{
     Config, Error, GoroutineLocal, WaitReason, goid, gomaxprocs, lock_os_thread, num_goroutine,
     on_goroutine, schedtrace_line, set_maxprocs, unlock_os_thread, yield_now,
 };
+
+/// Stop-the-world and goroutine enumeration, for the collector and the tracer (Go:
+/// `stopTheWorld`, `forEachP`, `allgs`); see [`gort_sched::stop_the_world`].
+pub use gort_sched::{GInfo, GoroutineStatus, WorldStopped, for_each_p, stop_the_world};
 
 /// Channels and `select!` with Go's semantics (Go's `chan`).
 pub mod chan {
