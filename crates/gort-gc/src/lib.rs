@@ -92,7 +92,7 @@ mod tests;
 #[global_allocator]
 static TEST_ALLOC: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
 
-pub use cell::{GcCell, GcRefCell};
+pub use cell::{CellValue, GcCell, GcRefCell};
 pub use env::{DEBUG_ENV, Debug, GC_ENV, MEMLIMIT_ENV, parse_gc_percent, parse_mem_limit};
 pub use error::Error;
 pub use gc::Gc;
