@@ -7,7 +7,10 @@
 //! re-runs itself once per allocator per round, rotating the order each round so noise
 //! spreads evenly, and prints each run, the medians, and last one JSON summary line with
 //! the ratios gort / peer (medians of wall time; CPU time of the children, from
-//! `getrusage(RUSAGE_CHILDREN)`, is reported beside it because the machine is shared).
+//! `getrusage(RUSAGE_CHILDREN)`, is reported beside it because the machine is shared),
+//! and the medians over rounds of each round's ratio gort / best peer of that round
+//! (`round_ratio_vs_best_peer`, `round_cpu_ratio_vs_best_peer`), the figure least moved
+//! by load that comes and goes between rounds.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -206,8 +209,8 @@ pub fn main(bench: &str, work: fn() -> u64) {
             cpus[i].push(cpu);
         }
     }
-    let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-    let cmed: Vec<f64> = cpus.iter_mut().map(|t| median(t)).collect();
+    let med: Vec<f64> = times.iter().map(|t| median(&mut t.clone())).collect();
+    let cmed: Vec<f64> = cpus.iter().map(|t| median(&mut t.clone())).collect();
     let best_peer = med[1..].iter().cloned().fold(f64::INFINITY, f64::min);
     let mut json = format!("{{\"bench\":\"{bench}\",\"rounds\":{rounds}");
     for (i, n) in NAMES.iter().enumerate() {
@@ -231,6 +234,25 @@ pub fn main(bench: &str, work: fn() -> u64) {
         json += &format!(",\"{n}_min_ms\":{:.1}", mins[i]);
     }
     let best_min = mins[1..].iter().cloned().fold(f64::INFINITY, f64::min);
-    json += &format!(",\"min_ratio_vs_best_peer\":{:.3}}}", mins[0] / best_min);
+    json += &format!(",\"min_ratio_vs_best_peer\":{:.3}", mins[0] / best_min);
+    // Per-round ratios against the best peer of the same round (the runs of one round
+    // share the machine's load), then their median: the figure least moved by noise
+    // that comes and goes between rounds.
+    let per_round = |v: &[Vec<f64>]| {
+        let mut r: Vec<f64> = (0..rounds)
+            .map(|k| {
+                let best = (1..NAMES.len())
+                    .map(|i| v[i][k])
+                    .fold(f64::INFINITY, f64::min);
+                v[0][k] / best
+            })
+            .collect();
+        median(&mut r)
+    };
+    json += &format!(
+        ",\"round_ratio_vs_best_peer\":{:.3},\"round_cpu_ratio_vs_best_peer\":{:.3}}}",
+        per_round(&times),
+        per_round(&cpus)
+    );
     println!("{json}");
 }
