@@ -47,6 +47,7 @@
 //! | a blocking syscall (`entersyscall`) | [`syscall()`](fn@syscall)`(\|\| ...)` |
 //! | `sync.WaitGroup` etc. | `sync::WaitGroup` etc. |
 //! | `runtime/trace`, `go tool trace` | `GORT_TRACE=FILE`, then ui.perfetto.dev |
+//! | `new(T)` on the GC heap, `runtime.GC`, `runtime.ReadMemStats`, `GOGC` | [`gc::Gc::new`], [`gc::gc()`], [`gc::read_mem_stats`], `GORT_GC` (needs [`GortAlloc`] as the global allocator) |
 //! | `net.Listen`, `net.Dial`, `net.Conn`, `SetReadDeadline` | [`net::TcpListener`], [`net::TcpStream`] (`std::io::Read`/`Write`), `set_read_deadline` |
 //!
 //! # Hazard: goroutines migrate between OS threads
