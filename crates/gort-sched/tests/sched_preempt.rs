@@ -119,6 +119,13 @@ fn child_entry() {
                     // SAFETY: this thread's errno.
                     unsafe { *libc::__errno_location() = 4321 };
                     MARK.with(|m| m.set(0xfeed));
+                    // Each M has an alternate signal stack big enough for the handler to
+                    // sleep on while another signal (a collector's) nests on it.
+                    // SAFETY: a query into a zeroed local.
+                    let mut ss: libc::stack_t = unsafe { core::mem::zeroed() };
+                    // SAFETY: as above.
+                    assert_eq!(unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) }, 0);
+                    assert!(ss.ss_flags & libc::SS_DISABLE == 0 && ss.ss_size >= 64 * 1024);
                     spin(&s2, &n2);
                     // SAFETY: as above.
                     let tid2 = unsafe { libc::gettid() };

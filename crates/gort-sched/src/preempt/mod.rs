@@ -101,6 +101,7 @@ pub(crate) struct MPreempt {
 impl MPreempt {
     /// The state of an M created on the calling thread.
     pub(crate) fn for_current_thread() -> MPreempt {
+        ensure_alt_stack();
         MPreempt {
             // SAFETY: gettid has no preconditions.
             tid: unsafe { libc::gettid() },
@@ -546,4 +547,76 @@ fn thread_stack_bounds() -> Option<(usize, usize)> {
         libc::pthread_attr_destroy(&mut attr);
         (r == 0).then_some((addr as usize, addr as usize + size))
     }
+}
+
+/// Size of the alternate signal stack an M gets: the SIGURG handler sleeps on it, and
+/// while it does a collector's suspend signal may nest on it too; with AVX-512 state each
+/// kernel frame is over 3 KiB, more than std's 8 KiB stack comfortably holds.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// An alternate signal stack this module installed for its thread (a guarded segment
+/// from gort-stack's pool).
+struct AltStack(core::cell::RefCell<Option<gort_stack::Stack>>);
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        let Some(stack) = self.0.get_mut().take() else {
+            return;
+        };
+        // SAFETY: queries, then (if it is still ours) disables this thread's alternate
+        // stack before the segment goes back to the pool.
+        unsafe {
+            let mut cur: libc::stack_t = core::mem::zeroed();
+            if libc::sigaltstack(ptr::null(), &mut cur) == 0 && cur.ss_sp as usize == stack.limit()
+            {
+                let off = libc::stack_t {
+                    ss_sp: ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                libc::sigaltstack(&off, ptr::null_mut());
+            }
+        }
+        drop(stack);
+    }
+}
+
+std::thread_local! {
+    static ALT: AltStack = const { AltStack(core::cell::RefCell::new(None)) };
+}
+
+/// Gives the calling thread (a new M) an alternate signal stack of [`ALT_STACK_SIZE`]
+/// if its current one is smaller (std's threads get 8 KiB). The previous one's owner
+/// still frees its own; ours goes back to the pool at thread exit.
+fn ensure_alt_stack() {
+    let _ = ALT.try_with(|alt| {
+        let Ok(mut slot) = alt.0.try_borrow_mut() else {
+            return;
+        };
+        if slot.is_some() {
+            return;
+        }
+        // SAFETY: a query into a zeroed local.
+        let mut cur: libc::stack_t = unsafe { core::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::sigaltstack(ptr::null(), &mut cur) } != 0
+            || cur.ss_flags & libc::SS_ONSTACK != 0
+            || (cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= ALT_STACK_SIZE)
+        {
+            return;
+        }
+        let Ok(stack) = gort_stack::Stack::new(ALT_STACK_SIZE) else {
+            return;
+        };
+        let ss = libc::stack_t {
+            ss_sp: stack.limit() as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: stack.size(),
+        };
+        // SAFETY: `ss` describes a guarded segment we own until this thread's exit
+        // (`AltStack::drop` uninstalls it first).
+        if unsafe { libc::sigaltstack(&ss, ptr::null_mut()) } == 0 {
+            *slot = Some(stack);
+        }
+    });
 }
