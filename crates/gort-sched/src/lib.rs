@@ -28,6 +28,8 @@
 //! | `p.timers`, `checkTimers`, `time.Sleep`/`After`/`Tick`/`Timer`/`Ticker` | `P::timers` (4-ary heap), `run_timers`, [`time`] |
 //! | `entersyscall`/`exitsyscall` | [`syscall()`] |
 //! | `sysmon`, `retake`, `preemptone` | `sysmon.rs`, [`preempt_check`], [`add_sysmon_hook`] |
+//! | `preemptM`, `asyncPreempt`, `isAsyncSafePoint`, `m.locks` | `preempt/` (SIGURG, stop in place), `NoPreempt` |
+//! | `stopTheWorld`, `forEachP`, `allgs` | [`stop_the_world`] → [`WorldStopped::for_each_g`], [`for_each_p`] |
 //! | `netpoll`, `pollDesc`, `netpollblock`/`netpollunblock`, `internal/poll.FD` | [`netpoll`] (`PollDesc`, `Slot::wait`/`unblock`), [`netpoll::PollFd`] |
 //!
 //! # Fast paths and slow paths
@@ -47,12 +49,15 @@
 //!    slot. An idle M's `epoll_wait(0)` (or the sleeping M's blocking one) readies
 //!    exactly the goroutines whose descriptors are ready, into its own run queue.
 //!
+//! 6. Preemption: cooperative at channel operations, parking, [`yield_now`], spawning and
+//!    [`preempt_check`]; a goroutine running 10 ms without one gets a SIGURG from sysmon
+//!    and is stopped in place on its own thread (the P moves on) until a P comes back
+//!    to it (`GORT_DEBUG=asyncpreemptoff=1` turns that off). [`stop_the_world`] stops
+//!    every P for the collector and the tracer with the same two mechanisms.
+//!
 //! # Not done here
 //!
-//! Asynchronous preemption and stop-the-world are later work;
-//! preemption is cooperative (channel operations, parking, [`yield_now`], spawning, and
-//! [`preempt_check`], which honours sysmon's 10 ms requests). Long-parked stacks are
-//! not compacted yet.
+//! Forwarding a program's own SIGURG, trace events for asynchronous preemption.
 //! docs/design/gort-sched.md has the details and the rejected designs.
 //!
 //! Go source followed: `runtime/proc.go`, `runtime/runtime2.go` (scheduler),
