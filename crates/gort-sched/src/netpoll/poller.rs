@@ -44,6 +44,35 @@ struct Registry {
     gen_next: u32,
 }
 
+impl Registry {
+    /// Every live slot holds the descriptor registered under its index; free indices
+    /// are distinct and empty. O(n): called under debug assertions for small registries.
+    fn check_invariants(&self) {
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(pd) = slot
+                && (pd.key & 0xffff_ffff) as usize != i
+            {
+                crate::fatal::throw("netpoll: registry slot holds another index's descriptor");
+            }
+        }
+        let mut seen = vec![false; self.slots.len()];
+        for &f in &self.free {
+            let f = f as usize;
+            if f >= self.slots.len() || self.slots[f].is_some() || seen[f] {
+                crate::fatal::throw("netpoll: registry free list is corrupt");
+            }
+            seen[f] = true;
+        }
+    }
+
+    /// [`Registry::check_invariants`] in debug builds while the registry is small.
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) && self.slots.len() <= 256 {
+            self.check_invariants();
+        }
+    }
+}
+
 /// The epoll instance and what the scheduler needs to know about it. Shared (`Arc`) by
 /// the scheduler and every [`PollFd`], so a socket may outlive its scheduler.
 #[derive(Debug)]
@@ -312,6 +341,7 @@ impl PollFd {
             let key = u64::from(reg.gen_next) << 32 | u64::from(idx);
             let pd = Arc::new(PollDesc::new(key));
             reg.slots[idx as usize] = Some(Arc::clone(&pd));
+            reg.debug_check();
             pd
         };
         let pfd = PollFd {
@@ -481,5 +511,94 @@ impl Drop for PollFd {
             *slot = None;
             reg.free.push(idx);
         }
+        reg.debug_check();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, run_with};
+
+    /// A non-blocking pipe: (read end, write end).
+    fn pipe() -> (RawFd, RawFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two descriptors.
+        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        assert_eq!(r, 0);
+        (fds[0], fds[1])
+    }
+
+    fn close(fd: RawFd) {
+        // SAFETY: the test owns `fd` and closes it once.
+        unsafe { libc::close(fd) };
+    }
+
+    fn read_byte(fd: RawFd) -> io::Result<u8> {
+        let mut b = 0u8;
+        // SAFETY: reads at most one byte into `b`.
+        let n = unsafe { libc::read(fd, (&raw mut b).cast(), 1) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(b)
+        }
+    }
+
+    #[test]
+    fn a_goroutine_parked_on_a_pipe_wakes_for_its_byte() {
+        let mut c = Config::default();
+        c.maxprocs = 1;
+        let got = run_with(c, || {
+            let (r, w) = pipe();
+            let pfd = Arc::new(PollFd::new(r).unwrap());
+            let out = crate::Chan::new(1);
+            let (p2, o2) = (Arc::clone(&pfd), out.clone());
+            crate::spawn(move || {
+                o2.send(p2.io(Mode::Read, || None, || read_byte(p2.fd())).unwrap());
+            })
+            .unwrap();
+            crate::time::sleep(core::time::Duration::from_millis(10));
+            // SAFETY: writes one byte from a live buffer.
+            assert_eq!(unsafe { libc::write(w, b"z".as_ptr().cast(), 1) }, 1);
+            let b = out.recv().unwrap();
+            drop(pfd);
+            close(r);
+            close(w);
+            b
+        })
+        .unwrap();
+        assert_eq!(got, b'z');
+    }
+
+    #[test]
+    fn registry_reuses_indices_with_new_generations() {
+        run_with(Config::default(), || {
+            let (r, w) = pipe();
+            let mut keys = Vec::new();
+            for _ in 0..5 {
+                let pfd = PollFd::new(r).unwrap();
+                keys.push(pfd.pd.key);
+                let reg = pfd.poller.registry.lock().unwrap();
+                reg.check_invariants();
+            }
+            // One index, reused, never the same key twice.
+            assert!(
+                keys.iter()
+                    .all(|k| k & 0xffff_ffff == keys[0] & 0xffff_ffff)
+            );
+            let mut dedup = keys.clone();
+            dedup.dedup();
+            assert_eq!(dedup.len(), keys.len());
+            // A deadline in the past fails at once; closing fails later waits.
+            let pfd = PollFd::new(r).unwrap();
+            let e = pfd
+                .io(Mode::Read, || Some(Instant::now()), || read_byte(r))
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+            close(r);
+            close(w);
+        })
+        .unwrap();
     }
 }
