@@ -377,6 +377,9 @@ pub struct GInfo<'a> {
     pub status: GoroutineStatus,
     /// Why it waits (for `Waiting`).
     pub wait_reason: Option<WaitReason>,
+    /// When it was first seen waiting, in milliseconds of `CLOCK_MONOTONIC` (Go:
+    /// `waitsince`; stamped lazily, about once a second), if it waits and was stamped.
+    pub waiting_since_ms: Option<u64>,
     /// Inside `gort::syscall` (its thread runs on; the stack is reported by its thread).
     pub in_syscall: bool,
     /// Stopped mid-function by an asynchronous preemption.
@@ -421,6 +424,10 @@ impl<'a> GInfo<'a> {
             wait_reason: (status == GoroutineStatus::Waiting)
                 .then(|| g.wait_reason())
                 .flatten(),
+            waiting_since_ms: match g.wait_since.load(Ordering::Relaxed) {
+                0 => None,
+                t => (status == GoroutineStatus::Waiting).then_some(t),
+            },
             in_syscall,
             preempted_in_place: frame.is_some(),
             is_current,
