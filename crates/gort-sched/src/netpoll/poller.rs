@@ -547,8 +547,10 @@ mod tests {
 
     #[test]
     fn a_goroutine_parked_on_a_pipe_wakes_for_its_byte() {
-        let mut c = Config::default();
-        c.maxprocs = 1;
+        let c = Config {
+            maxprocs: 1,
+            ..Config::default()
+        };
         let got = run_with(c, || {
             let (r, w) = pipe();
             let pfd = Arc::new(PollFd::new(r).unwrap());
