@@ -1,7 +1,8 @@
 //! The collector's soundness torture suite (issue 8): a `Gc` held only in one place —
 //! a local `Vec`, a `HashMap`, a `Box`, a `thread_local!`, a `static Mutex`, a channel
-//! buffer, a plain `std::thread`, a goroutine parked on another P, a register of a
-//! goroutine spinning without safe points, an interior pointer — survives forced
+//! buffer, a plain `std::thread`, a goroutine parked on another P, a goroutine blocked
+//! inside `gort::syscall`, a register of a goroutine spinning without safe points, an
+//! interior pointer — survives forced
 //! collections with checkmark on and reads back intact (a checksum per object, and its
 //! `Drop` has not run); once released it is collected. Unreachable objects and cycles
 //! are collected; memory returns.
@@ -358,6 +359,34 @@ case!(held_by_a_goroutine_parked_on_another_p, || {
     ready.recv().unwrap();
     churn_gcs(3);
     go.send(());
+    done.recv().unwrap();
+});
+
+case!(held_by_a_goroutine_inside_a_syscall, || {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>(); // tidy: allow(std-sync) test code
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>(); // tidy: allow(std-sync) test code
+    let done = gort::chan::Chan::new(1);
+    {
+        let done = done.clone();
+        gort::go(move || {
+            deep(16, &mut || {
+                let head = make_chain(0, 64);
+                clobber_stack();
+                // Blocks its thread without a P: the world stop does not stop it, the
+                // thread handshake does, and its stack pointer is in this goroutine's
+                // stack segment.
+                gort::syscall(|| {
+                    ready_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                });
+                verify_chain(head, 0, 64);
+            });
+            done.send(());
+        });
+    }
+    gort::syscall(|| ready_rx.recv().unwrap());
+    churn_gcs(3);
+    go_tx.send(()).unwrap();
     done.recv().unwrap();
 });
 
