@@ -28,7 +28,7 @@ func rssKiB() int {
 
 func main() {
 	n := flag.Int("n", 1000000, "goroutines")
-	settle := flag.Int("settle-ms", 3000, "milliseconds parked before the steady-state figure")
+	settle := flag.Int("settle-ms", 5000, "milliseconds parked before the steady-state figure")
 	flag.Parse()
 	before := rssKiB()
 	gate := make(chan struct{})

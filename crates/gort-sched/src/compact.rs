@@ -81,18 +81,26 @@ struct SiteRef {
 
 /// A G's compaction registration (a field of [`G`]).
 pub(crate) struct ParkSite {
-    /// 0: not compactable (not parked at a registered site); [`REFUSED`]: refused once in
-    /// this park; else the compaction epoch at registration + 1. Atomic; written by the
+    /// 0: not compactable (not parked at a registered site, or restored); [`REFUSED`]:
+    /// refused once in this park; [`COMPACTED`]: compacted now; else the compaction
+    /// epoch at registration + 1. Atomic; written by the
     /// G itself while running (register/unregister) and by a compactor holding SCAN
     /// (refusal); read racily by compactors as a filter and again under SCAN.
     stamp: AtomicU64,
     /// The site. Written by the G itself while running, before parking; read by a
     /// compactor holding SCAN (the G's `Running → Waiting` CAS publishes it).
     site: UnsafeCell<Option<SiteRef>>,
+    /// The G's index in `Sched::allg`. Written once, before the G is published there.
+    index: AtomicUsize,
 }
 
 /// `ParkSite::stamp` of a G whose compaction was refused in its current park.
 const REFUSED: u64 = u64::MAX;
+
+/// `ParkSite::stamp` of a G whose stack is compacted (set under its claim; the fault-in
+/// sets 0: its waiter is dequeued, so it is no longer compactable in this park). Passes
+/// skip such Gs without claiming them, and never read a compacted G's waiter.
+const COMPACTED: u64 = u64::MAX - 1;
 
 impl ParkSite {
     /// Not registered.
@@ -100,7 +108,13 @@ impl ParkSite {
         ParkSite {
             stamp: AtomicU64::new(0),
             site: UnsafeCell::new(None),
+            index: AtomicUsize::new(0),
         }
+    }
+
+    /// Records the G's index in `allg` (called as it is pushed there).
+    pub(crate) fn set_index(&self, i: usize) {
+        self.index.store(i, Ordering::Relaxed);
     }
 }
 
@@ -120,11 +134,18 @@ pub(crate) struct Compactor {
     wanted: AtomicBool,
     /// A G registered since the last epoch bump. Set by `register` (when clear).
     fresh: AtomicBool,
-    /// The current cycle compacted something or found a site busy: run another.
+    /// The current sweep found a site busy: sweep again (from `retry_from`) at once.
     cycle_busy: AtomicBool,
-    /// The current cycle saw registered Gs too young to compact.
-    cycle_young: AtomicBool,
-    /// The last finished cycle saw young Gs (they become eligible at a later epoch).
+    /// The lowest `allg` index the current sweep left to a later one (a busy site or a
+    /// G too young); `usize::MAX` if none. The next sweep starts there, not at 0, so the
+    /// Gs compacted before it (typically the oldest, first in `allg`) are not read again.
+    retry_from: AtomicUsize,
+    /// The lowest `allg` index of a G registered since the current sweep started
+    /// (`G::park_site`'s index); `usize::MAX` if none.
+    fresh_min: AtomicUsize,
+    /// The epoch in which the current sweep started (or the last one stopped).
+    sweep_epoch: AtomicU64,
+    /// The last sweep stopped with work left for a later epoch (young Gs).
     young_seen: AtomicBool,
     /// Stacks compacted so far. Statistics.
     compacted: AtomicU64,
@@ -149,7 +170,9 @@ impl Compactor {
             wanted: AtomicBool::new(false),
             fresh: AtomicBool::new(false),
             cycle_busy: AtomicBool::new(false),
-            cycle_young: AtomicBool::new(false),
+            retry_from: AtomicUsize::new(usize::MAX),
+            fresh_min: AtomicUsize::new(usize::MAX),
+            sweep_epoch: AtomicU64::new(0),
             young_seen: AtomicBool::new(false),
             compacted: AtomicU64::new(0),
             restored: AtomicU64::new(0),
@@ -228,6 +251,10 @@ pub(crate) unsafe fn register(
     gr.park_site.stamp.store(epoch + 1, Ordering::Relaxed);
     if !c.fresh.load(Ordering::Relaxed) {
         c.fresh.store(true, Ordering::Relaxed);
+    }
+    let idx = gr.park_site.index.load(Ordering::Relaxed);
+    if idx < c.fresh_min.load(Ordering::Relaxed) {
+        c.fresh_min.fetch_min(idx, Ordering::Relaxed);
     }
     Some(GPtr(g))
 }
@@ -312,6 +339,8 @@ pub(crate) unsafe fn restore_owner(owner: *const ()) {
     // SAFETY: by the contract and the wait above nobody else touches the G's stack slot:
     // compactors need the site's lock or hold SCAN, and the G cannot run.
     let slot = unsafe { &mut *(*g).stack.get() };
+    // SAFETY: as above.
+    unsafe { &(*g).park_site }.stamp.store(0, Ordering::Relaxed);
     if slot.as_mut().is_some_and(gort_stack::Stack::restore) {
         // SAFETY: G structs' schedulers outlive them.
         unsafe { &(*(*g).sched).compactor }
@@ -322,17 +351,17 @@ pub(crate) unsafe fn restore_owner(owner: *const ()) {
 
 /// Checks one G found in `allg` in `epoch` and claims it if it is worth compacting;
 /// returns its registration (the claim is then held).
-fn claim_candidate(c: &Compactor, g: GPtr, epoch: u64) -> Option<SiteRef> {
+fn claim_candidate(c: &Compactor, g: GPtr, idx: usize, epoch: u64) -> Option<SiteRef> {
     // SAFETY: G structs live as long as their scheduler.
     let gr = unsafe { &*g.0 };
     let ps = &gr.park_site;
-    let eligible = |s: u64| s != 0 && s != REFUSED && s < epoch;
+    let eligible = |s: u64| s != 0 && s < epoch;
     let stamp = ps.stamp.load(Ordering::Relaxed);
-    if stamp == 0 || stamp == REFUSED {
+    if stamp == 0 || stamp >= COMPACTED {
         return None;
     }
     if !eligible(stamp) {
-        c.cycle_young.store(true, Ordering::Relaxed);
+        c.retry_from.fetch_min(idx, Ordering::Relaxed);
         return None;
     }
     if gr.status.load(Ordering::Relaxed) != GStatus::Waiting as u32 || !try_claim(&gr.status) {
@@ -365,24 +394,38 @@ pub(crate) fn idle_pass(sched: &Sched) -> bool {
     let mut batch = [GPtr(core::ptr::null_mut()); PASS_VISIT];
     let n = sched.allg_chunk(start, &mut batch);
     if n == 0 {
-        // Past the end: the cycle is over.
-        c.cursor.store(0, Ordering::Relaxed);
-        let young = c.cycle_young.swap(false, Ordering::Relaxed);
-        if !c.cycle_busy.swap(false, Ordering::Relaxed) {
-            c.young_seen.store(young, Ordering::Relaxed);
+        // Past the end: the sweep is over. The next starts where this one (or a
+        // registration since) left work, at once if a site was busy or the epoch moved
+        // (young Gs may be eligible now), else when sysmon asks at the next epoch.
+        let retry = c.retry_from.swap(usize::MAX, Ordering::Relaxed);
+        let fresh = c.fresh_min.swap(usize::MAX, Ordering::Relaxed);
+        let next = retry.min(fresh);
+        let busy = c.cycle_busy.swap(false, Ordering::Relaxed);
+        let moved = epoch > c.sweep_epoch.swap(epoch, Ordering::Relaxed);
+        if next == usize::MAX {
+            c.cursor.store(usize::MAX / 2, Ordering::Relaxed);
+            c.young_seen.store(false, Ordering::Relaxed);
             c.wanted.store(false, Ordering::Relaxed);
             return false;
         }
-        return true;
+        c.cursor.store(next, Ordering::Relaxed);
+        if busy || moved {
+            return true;
+        }
+        c.young_seen.store(true, Ordering::Relaxed);
+        c.wanted.store(false, Ordering::Relaxed);
+        return false;
     }
     // 1. Claim the candidates.
     let mut sites: [Option<SiteRef>; PASS_VISIT] = [None; PASS_VISIT];
     let mut gs = [GPtr(core::ptr::null_mut()); PASS_VISIT];
+    let mut idxs = [0usize; PASS_VISIT];
     let mut k = 0;
-    for &g in &batch[..n] {
-        if let Some(s) = claim_candidate(c, g, epoch) {
+    for (t, &g) in batch[..n].iter().enumerate() {
+        if let Some(s) = claim_candidate(c, g, start + t, epoch) {
             sites[k] = Some(s);
             gs[k] = g;
+            idxs[k] = start + t;
             k += 1;
         }
     }
@@ -417,6 +460,7 @@ pub(crate) fn idle_pass(sched: &Sched) -> bool {
         let gr = unsafe { &*gs[t].0 };
         match results[t] {
             Attempt::Compacted => {
+                gr.park_site.stamp.store(COMPACTED, Ordering::Relaxed);
                 // SAFETY: we hold SCAN and a fault-in waits for it, so the stack slot is
                 // ours; it holds a stack (it was just compacted).
                 ranges[m] = unsafe { (*gr.stack.get()).as_ref() }
@@ -428,10 +472,14 @@ pub(crate) fn idle_pass(sched: &Sched) -> bool {
                 gr.park_site.stamp.store(REFUSED, Ordering::Relaxed);
                 release_claim(&gr.status);
             }
-            Attempt::Busy | Attempt::Gone => release_claim(&gr.status),
+            Attempt::Busy => {
+                c.retry_from.fetch_min(idxs[t], Ordering::Relaxed);
+                release_claim(&gr.status);
+            }
+            Attempt::Gone => release_claim(&gr.status),
         }
     }
-    if m > 0 || busy {
+    if busy {
         c.cycle_busy.store(true, Ordering::Relaxed);
     }
     if m > 0 {

@@ -618,10 +618,10 @@ impl Sched {
             Some(g) => g.0,
             None => {
                 let g = Box::into_raw(Box::new(G::new(self)));
-                self.allg
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(GPtr(g));
+                let mut all = self.allg.lock().unwrap_or_else(|e| e.into_inner());
+                // SAFETY: just allocated; ours until published.
+                unsafe { (*g).park_site.set_index(all.len()) };
+                all.push(GPtr(g));
                 g
             }
         };

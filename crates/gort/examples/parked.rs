@@ -1,16 +1,17 @@
 //! parked: N goroutines blocked on one channel; resident bytes per goroutine (from
 //! /proc/self/statm), then release them. Twin of benches/go/parked. Flags: -n N
-//! (default 1000000); -settle-ms MS (default 3000): how long the goroutines stay parked
+//! (default 1000000); -settle-ms MS (default 5000): how long the goroutines stay parked
 //! before the steady-state figure is taken (the Go twin waits as long); -compact-ms MS
 //! (default 10, 0 = off): compact the stacks of goroutines parked this long
 //! (`Config::compact_parked_after`; this program lends no goroutine's locals to other
 //! threads, which is what the opt-in requires). Prints one JSON line last:
 //! `rss_per_g_bytes` after the settle time, `rss_per_g_bytes_unsettled` as soon as all
-//! are parked.
+//! are parked, `all_compacted_ms` how long after that every stack was compacted (-1: not
+//! within the settle time).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gort::chan::Chan;
 use gort::sync::WaitGroup;
@@ -49,7 +50,7 @@ unsafe fn libc_page_size() -> usize {
 
 fn main() {
     let n = flag("-n", 1_000_000);
-    let settle = std::time::Duration::from_millis(flag("-settle-ms", 3000) as u64);
+    let settle = Duration::from_millis(flag("-settle-ms", 5000) as u64);
     let compact_ms = flag("-compact-ms", 10) as u64;
     let mut config = match gort::Config::from_env() {
         Ok(c) => c,
@@ -59,7 +60,7 @@ fn main() {
         }
     };
     if config.compact_parked_after.is_none() && compact_ms > 0 {
-        config.compact_parked_after = Some(std::time::Duration::from_millis(compact_ms));
+        config.compact_parked_after = Some(Duration::from_millis(compact_ms));
     }
     let out = gort::run_with(config, move || {
         let before = rss_bytes();
@@ -85,23 +86,42 @@ fn main() {
         gort::yield_now();
         let up = start.elapsed();
         let unsettled = rss_bytes();
-        gort::time::sleep(settle);
+        // Sleep out the settle time in steps, noting when every stack was compacted.
+        let parked_at = Instant::now();
+        let mut all_compacted = None;
+        while parked_at.elapsed() < settle {
+            gort::time::sleep((settle - parked_at.elapsed()).min(Duration::from_millis(10)));
+            let s = gort_sched::compact_stats();
+            if all_compacted.is_none() && s.compacted - s.restored >= n as u64 {
+                all_compacted = Some(parked_at.elapsed());
+            }
+        }
         let after = rss_bytes();
         let stats = gort_sched::compact_stats();
         let release = Instant::now();
         gate.close();
         wg.wait();
         let release = release.elapsed();
-        (up, before, unsettled, after, stats, release, gort::gomaxprocs())
+        let all_compacted_ms = all_compacted.map_or(-1.0, |d| d.as_secs_f64() * 1e3);
+        (
+            up,
+            before,
+            unsettled,
+            after,
+            stats,
+            release,
+            all_compacted_ms,
+            gort::gomaxprocs(),
+        )
     })
     .unwrap_or_else(|e| {
         eprintln!("parked: {e}");
         std::process::exit(2);
     });
-    let (up, before, unsettled, after, stats, release, procs) = out;
+    let (up, before, unsettled, after, stats, release, all_compacted_ms, procs) = out;
     let per_g = |rss: usize| rss.saturating_sub(before) as f64 / n as f64;
     println!(
-        "{{\"bench\":\"parked\",\"impl\":\"gort\",\"procs\":{},\"n\":{},\"spawn_ms\":{:.3},\"rss_per_g_bytes\":{:.0},\"rss_per_g_bytes_unsettled\":{:.0},\"settle_ms\":{},\"compacted\":{},\"release_ms\":{:.3},\"total_rss_mib\":{}}}",
+        "{{\"bench\":\"parked\",\"impl\":\"gort\",\"procs\":{},\"n\":{},\"spawn_ms\":{:.3},\"rss_per_g_bytes\":{:.0},\"rss_per_g_bytes_unsettled\":{:.0},\"settle_ms\":{},\"compacted\":{},\"all_compacted_ms\":{:.0},\"release_ms\":{:.3},\"total_rss_mib\":{}}}",
         procs,
         n,
         up.as_secs_f64() * 1e3,
@@ -109,6 +129,7 @@ fn main() {
         per_g(unsettled),
         settle.as_millis(),
         stats.compacted - stats.restored,
+        all_compacted_ms,
         release.as_secs_f64() * 1e3,
         after >> 20
     );
