@@ -12,8 +12,9 @@
 //! `GET /api/state` (the latest sample), `GET /api/goroutines` (a goroutine dump),
 //! `GET /api/controls` (the control names), `POST /api/control/NAME?n=K`.
 //!
-//! Served over std sockets on plain threads for now (one per connection; a page holds
-//! one stream), not yet on gort's netpoller. Scheduling latencies, steals and GC come
+//! Served by goroutines over gort's own netpoller ([`crate::net`]): one accepting, one
+//! per connection (a page holds one stream); a plain thread samples. Scheduling
+//! latencies, steals and GC come
 //! from the execution tracer run in flight-recorder mode while the dashboard is up, so
 //! a program that starts its own trace meanwhile gets [`crate::trace::Error`]
 //! `AlreadyStarted`, and one that is tracing when the dashboard starts leaves those
@@ -23,9 +24,12 @@ mod http;
 mod sampler;
 
 use std::io::{self, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Condvar, Mutex}; // tidy: allow(std-sync) the facade has no loom models; these are plain threads
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering}; // tidy: allow(std-sync) the facade has no loom models
+use std::sync::{Arc, Condvar, Mutex}; // tidy: allow(std-sync) the facade has no loom models
+use std::time::{Duration, Instant};
+
+use crate::net::{TcpListener, TcpStream};
 
 use gort_sched::debug::SchedHandle;
 
@@ -67,8 +71,8 @@ pub fn addr_from_env() -> Result<Option<SocketAddr>, Error> {
 }
 
 /// A control's handler: gets the control's name and its `n` parameter, returns a
-/// message for the page or an error message. Called on a server thread (not a
-/// goroutine): to start goroutines, send the request to one over a channel.
+/// message for the page or an error message. Called on the connection's goroutine;
+/// work that outlives the request belongs in goroutines it starts (or sends to).
 pub type ControlFn = dyn Fn(&str, Option<u64>) -> Result<String, String> + Send + Sync;
 
 /// Buttons the page shows: `(name, label)` pairs and the handler they call.
@@ -96,12 +100,13 @@ struct Latest {
     cv: Condvar,
 }
 
-/// A running dashboard; dropping it stops the sampler (connections end with the
-/// process or when their client goes).
+/// A running dashboard; dropping it stops the sampler, the accepting goroutine (within
+/// half a second) and the event streams.
 pub struct Dashboard {
     addr: SocketAddr,
     latest: Arc<Latest>,
     sampler: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl core::fmt::Debug for Dashboard {
@@ -121,6 +126,7 @@ impl Dashboard {
 
 impl Drop for Dashboard {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         {
             let mut st = lock(&self.latest.state);
             st.2 = true;
@@ -157,24 +163,17 @@ pub fn serve(addr: SocketAddr, controls: Option<Controls>) -> io::Result<Dashboa
         .spawn(move || run_sampler(h2, &l2))?;
     let l3 = Arc::clone(&latest);
     let controls = controls.map(Arc::new);
-    std::thread::Builder::new()
-        .name("gort-dashboard".into())
-        .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let (latest, handle, controls) =
-                    (Arc::clone(&l3), handle.clone(), controls.clone());
-                let _ = std::thread::Builder::new()
-                    .name("gort-dashboard-conn".into())
-                    .spawn(move || {
-                        let _ = serve_conn(conn, &latest, &handle, controls.as_deref());
-                    });
-            }
-        })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    crate::Builder::new()
+        .name("dashboard")
+        .spawn(move || accept_loop(&listener, &l3, &handle, controls.as_ref(), &stop2))
+        .map_err(io::Error::other)?;
     Ok(Dashboard {
         addr,
         latest,
         sampler: Some(sampler),
+        stop,
     })
 }
 
@@ -190,6 +189,30 @@ pub(crate) fn start_from_env(addr: Option<SocketAddr>) -> Option<Dashboard> {
         Err(e) => {
             eprintln!("gort: GORT_DEBUG=dashboard={addr}: cannot listen: {e}");
             None
+        }
+    }
+}
+
+/// The accepting goroutine: a goroutine per connection, until the dashboard is
+/// dropped (checked every half second through an accept deadline).
+fn accept_loop(
+    listener: &TcpListener,
+    latest: &Arc<Latest>,
+    handle: &SchedHandle,
+    controls: Option<&Arc<Controls>>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        listener.set_deadline(Some(Instant::now() + Duration::from_millis(500)));
+        let Ok((conn, _)) = listener.accept() else {
+            continue;
+        };
+        let (latest, handle, controls) = (Arc::clone(latest), handle.clone(), controls.cloned());
+        let spawned = crate::Builder::new().name("dashboard-conn").spawn(move || {
+            let _ = serve_conn(conn, &latest, &handle, controls.as_deref());
+        });
+        if spawned.is_err() {
+            return;
         }
     }
 }
@@ -250,7 +273,9 @@ fn serve_conn(
             http::respond(&mut conn, "200 OK", json, body.as_bytes())
         }
         ("GET", "/api/goroutines") => {
-            http::respond(&mut conn, "200 OK", text, handle.goroutines().as_bytes())
+            // Symbolizing blocks this thread for a while: let the P go meanwhile.
+            let dump = crate::syscall(|| handle.goroutines());
+            http::respond(&mut conn, "200 OK", text, dump.as_bytes())
         }
         ("GET", "/api/controls") => {
             let mut body = String::from("[");
@@ -292,21 +317,20 @@ fn serve_conn(
     }
 }
 
-/// Waits for a sample newer than `seen`; `None` once the dashboard stopped.
+/// Waits (on a goroutine: sleeping, not blocking its thread) for a sample newer than
+/// `seen`; `None` once the dashboard stopped.
 fn wait_sample(latest: &Latest, seen: u64) -> Option<(u64, String)> {
-    let mut st = lock(&latest.state);
     loop {
-        if st.0 > seen {
-            return Some((st.0, st.1.clone()));
+        {
+            let st = lock(&latest.state);
+            if st.0 > seen {
+                return Some((st.0, st.1.clone()));
+            }
+            if st.2 {
+                return None;
+            }
         }
-        if st.2 {
-            return None;
-        }
-        st = latest
-            .cv
-            .wait_timeout(st, Duration::from_secs(1))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        crate::time::sleep(Duration::from_millis(50));
     }
 }
 
