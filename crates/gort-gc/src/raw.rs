@@ -84,14 +84,17 @@ impl<T: Copy> RawVec<T> {
             Err(_) => gort_heap::fatal("out of memory for the collector's work lists"),
         };
         let new = p.cast::<T>();
+        let len = self.len;
         if self.cap != 0 {
             // SAFETY: both mappings hold at least `len` elements and do not overlap.
-            unsafe { core::ptr::copy_nonoverlapping(self.ptr.as_ptr(), new, self.len) };
+            unsafe { core::ptr::copy_nonoverlapping(self.ptr.as_ptr(), new, len) };
+            // `unmap` forgets the elements; they live on in the new mapping.
             self.unmap();
         }
         // SAFETY: mmap never returns null on success.
         self.ptr = unsafe { NonNull::new_unchecked(new) };
         self.cap = new_cap;
+        self.len = len;
     }
 
     fn unmap(&mut self) {
@@ -113,5 +116,21 @@ impl<T: Copy> RawVec<T> {
 impl<T: Copy> Drop for RawVec<T> {
     fn drop(&mut self) {
         self.unmap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RawVec;
+
+    #[test]
+    fn growing_keeps_every_element() {
+        let mut v = RawVec::<usize>::new();
+        for i in 0..20_000 {
+            v.push(i);
+        }
+        assert_eq!(v.len(), 20_000);
+        assert!(v.as_slice().iter().copied().eq(0..20_000));
+        assert_eq!(v.pop(), Some(19_999));
     }
 }
