@@ -217,7 +217,7 @@ fn stop_sched(sched: &Sched) -> bool {
                     if sched.config.async_preempt
                         && let Some(m) = crate::preempt::m_of(sched, p)
                     {
-                        crate::preempt::preempt_m(m);
+                        crate::preempt::preempt_m(m, Duration::from_micros(200));
                     }
                 }
                 // Handed to an M that has not acquired it yet: it will see gcwaiting.

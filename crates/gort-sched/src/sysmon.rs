@@ -99,10 +99,15 @@ fn run(sched: &Sched, stop: &AtomicBool) {
     let mut hooks_last: Vec<u64> = Vec::new();
     let mut delay = DELAY_MIN;
     let mut idle = 0u32;
+    let mut signalled = false;
     while !stop.load(Ordering::Acquire) && !sched.is_shutdown() {
-        thread::park_timeout(delay);
+        // Right after a preemption signal, look again soon: a goroutine stopped in place
+        // waits for `handoff_pending` to pass its P on.
+        thread::park_timeout(if signalled { DELAY_MIN } else { delay });
         let now = timers::nanotime(sched);
-        let n = crate::preempt::handoff_pending(sched) + retake(sched, now, &mut seen);
+        signalled = false;
+        let n =
+            crate::preempt::handoff_pending(sched) + retake(sched, now, &mut seen, &mut signalled);
         timers_net(sched, now);
         crate::netpoll::sysmon_poll(sched, now);
         crate::compact::sysmon_tick(sched, now);
@@ -123,7 +128,7 @@ fn run(sched: &Sched, stop: &AtomicBool) {
 #[cfg(not(loom))]
 /// Retakes Ps blocked in syscalls and asks long time slices to end (Go: `retake`).
 /// Returns how many Ps were retaken.
-fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
+fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>, signalled: &mut bool) -> usize {
     let force = u64::try_from(FORCE_PREEMPT.as_nanos()).unwrap_or(u64::MAX);
     let mut n = 0;
     for i in 0..sched.gomaxprocs() as usize {
@@ -141,9 +146,7 @@ fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
             pd.schedtick = t;
             pd.schedwhen = now;
         } else if status == PStatus::Running && pd.schedwhen + force <= now {
-            preemptone(sched, p, t);
-            // Look again soon: a goroutine stopped in place waits for its P's handoff.
-            n += usize::from(sched.config.async_preempt);
+            *signalled |= preemptone(sched, p, t);
         }
         if status != PStatus::Syscall {
             continue;
@@ -188,14 +191,13 @@ fn retake(sched: &Sched, now: u64, seen: &mut Vec<PSeen>) -> usize {
 #[cfg(not(loom))]
 /// Asks the goroutine running time slice `tick` on `p` to yield: at its next cooperative
 /// check, and (unless `asyncpreemptoff`) by a SIGURG to its thread, which stops it in
-/// place at the next async safe point (Go: `preemptone`).
-fn preemptone(sched: &Sched, p: &P, tick: u32) {
+/// place at the next async safe point (Go: `preemptone`). At most one signal per M per
+/// time slice length. Returns whether a signal was sent.
+fn preemptone(sched: &Sched, p: &P, tick: u32) -> bool {
     p.preempt.store(tick.wrapping_add(1), Ordering::Relaxed);
-    if sched.config.async_preempt
-        && let Some(m) = crate::preempt::m_of(sched, p)
-    {
-        crate::preempt::preempt_m(m);
-    }
+    sched.config.async_preempt
+        && crate::preempt::m_of(sched, p)
+            .is_some_and(|m| crate::preempt::preempt_m(m, FORCE_PREEMPT))
 }
 
 #[cfg(not(loom))]

@@ -83,6 +83,9 @@ pub(crate) struct MPreempt {
     g0: (usize, usize),
     /// Set by a requester before signalling; taken (swapped to false) by the handler.
     requested: AtomicBool,
+    /// When the last signal was sent (`CLOCK_MONOTONIC` ns), to space them out: a
+    /// goroutine that keeps refusing (blocked inside libc, say) is not showered.
+    last_sent: AtomicU64,
     /// `RUNNING`, `PARKED` or `QUEUED`; see the module docs. Written by the handler
     /// (→ `PARKED`, → `RUNNING`) and by `handoff_pending` (`PARKED` → `QUEUED`, a CAS).
     state: AtomicU32,
@@ -107,6 +110,7 @@ impl MPreempt {
             tid: unsafe { libc::gettid() },
             g0: thread_stack_bounds().unwrap_or((0, 0)),
             requested: AtomicBool::new(false),
+            last_sent: AtomicU64::new(0),
             state: AtomicU32::new(RUNNING),
             g: AtomicPtr::new(ptr::null_mut()),
             p: AtomicPtr::new(ptr::null_mut()),
@@ -186,15 +190,23 @@ pub(crate) fn install() {
 }
 
 /// Asks M `m` to stop its goroutine at the next async safe point: sets the request and
-/// signals its thread (Go: `preemptM`). Returns false if the signal could not be sent.
-pub(crate) fn preempt_m(m: &M) -> bool {
+/// signals its thread (Go: `preemptM`), unless it was signalled less than `gap` ago.
+/// Returns whether a signal was sent.
+pub(crate) fn preempt_m(m: &M, gap: core::time::Duration) -> bool {
     if !INSTALLED.load(Ordering::Acquire) {
         return false;
     }
     let pre = &m.preempt;
     if pre.state.load(Ordering::Acquire) != RUNNING {
-        return true;
+        return false;
     }
+    let now = monotonic_ns();
+    let last = pre.last_sent.load(Ordering::Relaxed);
+    let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
+    if last != 0 && now.saturating_sub(last) < gap {
+        return false;
+    }
+    pre.last_sent.store(now, Ordering::Relaxed);
     pre.requested.store(true, Ordering::Release);
     // SAFETY: tgkill with our own pid and a tid of one of our threads (an M's thread
     // lives as long as its scheduler runs); a stale tid is at worst ESRCH.
@@ -207,6 +219,17 @@ pub(crate) fn preempt_m(m: &M) -> bool {
         )
     };
     r == 0
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 /// The M holding `p` (by `P::m_id`), if any.
