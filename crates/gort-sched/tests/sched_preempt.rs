@@ -165,6 +165,32 @@ fn child_entry() {
             gort_sched::run_with(config(2), stw_from_thread).unwrap();
             println!("ok");
         }
+        // One P: a goroutine holding a std Mutex is preempted while spinning; main then
+        // blocks on that mutex in the kernel. Main must be preempted in turn so the holder
+        // gets the P back and unlocks (else both wait forever).
+        "std_mutex" => {
+            gort_sched::run_with(config(1), || {
+                let m = Arc::new(std::sync::Mutex::new(0u64));
+                let held = Arc::new(AtomicBool::new(false));
+                let (m2, h2) = (Arc::clone(&m), Arc::clone(&held));
+                gort_sched::spawn(move || {
+                    let mut g = m2.lock().unwrap();
+                    h2.store(true, Ordering::SeqCst);
+                    // About 0.1-0.5 s of calls-free spinning (no clock reads: the vDSO is
+                    // not a safe point).
+                    for _ in 0..300_000_000u64 {
+                        *g = std::hint::black_box(*g + 1);
+                    }
+                })
+                .unwrap();
+                while !held.load(Ordering::SeqCst) {
+                    gort_sched::yield_now();
+                }
+                assert!(*m.lock().unwrap() > 0);
+            })
+            .unwrap();
+            println!("ok");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -359,6 +385,11 @@ fn asyncpreemptoff_starves_the_ticker() {
 #[test]
 fn preempted_goroutine_resumes_on_its_thread() {
     expect_ok("same_thread", &[]);
+}
+
+#[test]
+fn blocked_on_a_std_mutex_held_by_a_preempted_goroutine() {
+    expect_ok("std_mutex", &[]);
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //!    interrupted point is an async safe point ([`is_async_safe_point`]): the M runs a
 //!    goroutine with a P in `Running`, the interrupted stack pointer lies in that
 //!    goroutine's own stack (not g0, not another stack), the interrupted instruction is
-//!    in the main executable (not libc, the loader or the vDSO, whose locks g0 may need),
+//!    in the main executable (not libc, the loader or the vDSO, whose locks g0 may need)
+//!    or at a `syscall` instruction (blocked in the kernel, e.g. on a contended lock),
 //!    the thread holds no runtime lock and is in no [`NoPreempt`] section, and no veto
 //!    hook objects (e.g. the allocator mid-operation). Otherwise it returns; sysmon asks
 //!    again on a later tick.
@@ -391,7 +392,7 @@ unsafe fn is_async_safe_point(m: &M, g: *mut G, p: *mut P, sp: usize, pc: usize)
     if sp < limit + RED_ZONE || sp >= base {
         return false;
     }
-    if !in_main_text(pc) {
+    if !in_main_text(pc) && !at_syscall(pc) {
         return false;
     }
     // SAFETY: Ps live as long as the scheduler.
@@ -526,6 +527,21 @@ fn in_main_text(pc: usize) -> bool {
         }
     }
     !any
+}
+
+/// Whether `pc` is at (restart) or just after (`EINTR`) a `syscall` instruction: the
+/// thread is blocked in the kernel, e.g. on a futex inside libc's `syscall()` waiting for
+/// a lock a goroutine stopped in place holds (a `std::sync::Mutex`), which only gets its
+/// P back if the waiter gives its own up. Reads the code bytes only within `pc`'s page.
+fn at_syscall(pc: usize) -> bool {
+    const SYSCALL: [u8; 2] = [0x0f, 0x05];
+    let off = pc & 0xfff;
+    // SAFETY: `pc` is the interrupted instruction, so its page is mapped and executable
+    // (readable on x86_64 Linux); only bytes within that page are read.
+    unsafe {
+        (off <= 0xffe && ptr::read_volatile(pc as *const [u8; 2]) == SYSCALL)
+            || (off >= 2 && ptr::read_volatile((pc - 2) as *const [u8; 2]) == SYSCALL)
+    }
 }
 
 /// Records the main program's executable segments (the first object `dl_iterate_phdr`
