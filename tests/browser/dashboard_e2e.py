@@ -2,10 +2,12 @@
 """End-to-end test of the live dashboard in headless Chromium (issue 10).
 
 Starts the `lab` example on a free port, opens its page in headless Chromium with
-`?press=sleep&n=50&after=2` (the page's own script presses the "sleepers" control once
-two live samples have arrived, as a person would), lets the page run until the lab
-exits, and checks the DOM Chromium dumps: live samples arrived over SSE, the control
-was pressed and accepted, and the goroutine count on the page grew by the 50 sleepers.
+`?press=sleep&n=50&after=2&stop=6` (the page's own script presses the "sleepers"
+control once two live samples have arrived, as a person would, and closes its event
+stream after six), and checks the DOM Chromium dumps: live samples arrived over SSE,
+the control was pressed and accepted, and the goroutine count on the page grew by the
+50 sleepers. With --screenshot, a second run presses "CPU-bound" and "garbage" and
+saves the page.
 
     python3 tests/browser/dashboard_e2e.py [--lab PATH] [--screenshot docs/dashboard.png]
 
@@ -82,14 +84,17 @@ def main():
     browser = find_chromium()
     lab = a.lab or build_lab(repo)
 
-    # The lab exits after 5 s, which ends the event stream and lets Chromium dump the
-    # DOM; the sleepers pressed at ~1 s sleep 5-6 s, so they are still counted.
-    proc, addr = start_lab(lab, 5)
+    # The page presses the control after 2 samples and closes its event stream after 6
+    # (3 s later), which lets Chromium dump the DOM; the sleepers sleep 5-6 s, so the
+    # last sample still counts them. The lab is stopped afterwards.
+    proc, addr = start_lab(lab, 60)
     try:
         r = chromium(browser, ["--virtual-time-budget=15000", "--dump-dom",
-                               f"http://{addr}/?press=sleep&n=50&after=2"], timeout=60)
+                               f"http://{addr}/?press=sleep&n=50&after=2&stop=6"], timeout=90)
     finally:
+        proc.kill()
         proc.wait(timeout=30)
+    lab_err = proc.stderr.read()
     dom = r.stdout
     failures = []
     samples = int(attr(dom, "data-samples") or 0)
@@ -100,8 +105,12 @@ def main():
     result = text_of(dom, "control-result") or ""
     if "sleep 50" not in result or not result.startswith("\u2713"):
         failures.append(f"the control's answer was {result!r}")
-    before = int(attr(dom, "data-before") or -1)
-    after = int(text_of(dom, "g-total") or -1)
+    def num(v):
+        return int(v) if v and v.isdigit() else -1
+    before = num(attr(dom, "data-before"))
+    after = num(text_of(dom, "g-total"))
+    if attr(dom, "data-error"):
+        failures.append(f"the page's script failed: {attr(dom, 'data-error')}")
     if before < 0 or after < before + 50:
         failures.append(f"goroutines on the page went from {before} to {after}, not up by 50")
     procs = len(re.findall(r'class="p (?:running|idle|syscall|dead|gcstop)"', dom))
@@ -109,19 +118,22 @@ def main():
         failures.append("no P cards on the page")
     if failures:
         print("dashboard_e2e: FAILED:\n  " + "\n  ".join(failures))
-        print(f"(chromium exit {r.returncode}; stderr tail: {r.stderr[-500:]!r})")
+        print("body: " + str(re.findall(r"<body[^>]*>", dom)) + " status: " + str(text_of(dom, "status")))
+        print(f"(chromium exit {r.returncode}; stderr tail: {r.stderr[-300:]!r})")
+        print(f"(lab exit {proc.returncode}; stderr: {lab_err[-1000:]!r})")
         print("0 passed, 1 failed")
         sys.exit(1)
     print(f"dashboard_e2e: {samples} samples, control pressed, goroutines {before} -> {after}, {procs} P cards")
 
     if a.screenshot:
-        proc, addr = start_lab(lab, 12)
+        proc, addr = start_lab(lab, 60)
         try:
             out = os.path.abspath(a.screenshot)
             chromium(browser, ["--window-size=1400,1250", "--virtual-time-budget=5000",
                                f"--screenshot={out}",
-                               f"http://{addr}/?press=cpu&n=12&after=2&stop=7"], timeout=60)
+                               f"http://{addr}/?press=cpu,garbage&n=12&after=2&stop=6"], timeout=90)
         finally:
+            proc.kill()
             proc.wait(timeout=30)
         print(f"dashboard_e2e: screenshot in {a.screenshot}")
     print("1 passed, 0 failed")

@@ -8,8 +8,8 @@
 //! goroutines by status and wait reason, recent steals, handoffs and scheduling
 //! latency, live. Its buttons start load in this program: CPU-bound goroutines (watch
 //! idle Ps steal them), channel ping-pong pairs, sleepers, goroutines blocked in system
-//! calls (watch sysmon hand their Ps to other Ms), GOMAXPROCS changes. There is no
-//! garbage collector in this build, so no GC control is shown.
+//! calls (watch sysmon hand their Ps to other Ms), GOMAXPROCS changes, garbage for the
+//! collector (watch the heap, its goal and the stop-the-world pauses) and a forced GC.
 //!
 //! Flags: `-addr HOST:PORT` (default `127.0.0.1:6060`, or `GORT_DEBUG=dashboard=...`),
 //! `-exit-after SECONDS` (default: run until killed; for tests).
@@ -21,6 +21,18 @@ use std::time::{Duration, Instant};
 
 use gort::chan::Chan;
 use gort::dashboard::Controls;
+use gort::gc::{Gc, Trace};
+
+/// gort's allocator, which the collector needs.
+#[global_allocator]
+static ALLOC: gort::GortAlloc = gort::GortAlloc;
+
+/// A garbage-collected list node with some payload (about 0.5 KiB).
+#[derive(Trace)]
+struct Junk {
+    payload: [u64; 60],
+    next: Option<Gc<Junk>>,
+}
 
 /// A command from the page to the lab's dispatcher goroutine.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +42,8 @@ enum Command {
     Sleep(u64),
     Syscall(u64),
     Maxprocs(u64),
+    Garbage(u64),
+    Gc,
 }
 
 fn flag(name: &str) -> Option<String> {
@@ -99,6 +113,23 @@ fn run(cmd: Command) {
         Command::Maxprocs(n) => {
             gort::set_maxprocs(n.clamp(1, 64) as usize).unwrap();
         }
+        Command::Garbage(n) => {
+            // n MiB in lists of 64 nodes, dropped at once: garbage for the collector.
+            gort::go(move || {
+                for _ in 0..n * 32 {
+                    let mut head: Option<Gc<Junk>> = None;
+                    for i in 0..64u64 {
+                        head = Some(Gc::new(Junk {
+                            payload: [i; 60],
+                            next: head,
+                        }));
+                    }
+                    std::hint::black_box(head);
+                    gort::preempt_check!();
+                }
+            });
+        }
+        Command::Gc => gort::go(gort::gc::gc),
     }
 }
 
@@ -126,6 +157,8 @@ fn main() {
                 "sleep" => Command::Sleep(n),
                 "syscall" => Command::Syscall(n),
                 "gomaxprocs" => Command::Maxprocs(n),
+                "garbage" => Command::Garbage(n),
+                "gc" => Command::Gc,
                 other => return Err(format!("unknown control {other}")),
             };
             tx.try_send(cmd)
@@ -138,6 +171,8 @@ fn main() {
             ("sleep", "spawn n sleepers (5 s)"),
             ("syscall", "block n in syscalls (4 s)"),
             ("gomaxprocs", "set GOMAXPROCS = n"),
+            ("garbage", "allocate n MiB of garbage"),
+            ("gc", "force a GC"),
         ];
         let controls = Controls {
             buttons: buttons
