@@ -29,8 +29,11 @@
 //!    holding it, and its static TLS block and thread control block around the thread
 //!    pointer, clamped to the mapping; the same for the caller with its callee-saved
 //!    registers spilled ([`with_spilled_registers`]); the data segments.
-//! 4. [`Roots::resume_threads`] — bump the epoch, wake every handler, wait until each
-//!    left its wait (so the next stop cannot find a stale handler), clear the slots.
+//! 4. [`Roots::resume_threads`] — clear the slots (stale register values would retain
+//!    garbage), bump the epoch and wake every handler, without waiting for them to run:
+//!    a handler's last touch of its slot is a compare-and-swap that fails once the slot
+//!    is freed, and a thread still in its handler when the next stop comes answers the
+//!    new (pending) signal after returning.
 //!
 //! Restart is a futex on the epoch word rather than Boehm's second signal
 //! (`SIGXCPU`): one signal fewer to reserve, and no lost-restart race.

@@ -25,8 +25,9 @@ const POLL: Duration = Duration::from_millis(10);
 /// A slot's state. Transitions: `FREE → SIGNALLED` (stopper, before `tgkill`);
 /// `SIGNALLED → STOPPED` (the thread's handler, after recording); `SIGNALLED → GONE`
 /// (stopper, when `tgkill` says the thread exited, or it gave up on it);
-/// `STOPPED → RESUMED` (handler, after the restart; its last touch of the slot);
-/// any → `FREE` (stopper, after every stopped thread resumed).
+/// `STOPPED → RESUMED` (handler, by compare-and-swap after the restart, failing
+/// harmlessly if the stopper freed the slot first); any → `FREE` (stopper, right after
+/// restarting: it does not wait for the handlers to return).
 mod state {
     /// Unused.
     pub(super) const FREE: u32 = 0;
@@ -314,8 +315,9 @@ impl Stopper {
         }
     }
 
-    /// Restarts the threads stopped by [`Stopper::stop`] and waits until each has left
-    /// its handler's wait.
+    /// Restarts the threads stopped by [`Stopper::stop`] (without waiting for them to
+    /// be scheduled: a thread still in its handler when the next stop comes has the new
+    /// signal pending and answers it after returning).
     pub(crate) fn resume(&mut self) {
         if !self.stopped {
             return;
@@ -325,8 +327,7 @@ impl Stopper {
         unlock_busy();
     }
 
-    /// Gives up on unanswered slots, restarts the stopped threads, waits for them to
-    /// leave, and frees the slots.
+    /// Gives up on unanswered slots, restarts the stopped threads and frees the slots.
     fn restart_and_clear(&mut self) {
         let table = &slots()[..self.used];
         for s in table {
@@ -334,16 +335,8 @@ impl Stopper {
             // later it finds its slot not SIGNALLED and returns at once.
             give_up(s, tag_tid(s.tag.load(Ordering::Acquire)));
         }
-        EPOCH.fetch_add(1, Ordering::AcqRel);
-        raw::futex_wake_all(&EPOCH);
-        loop {
-            let seen = PROGRESS.load(Ordering::Acquire);
-            let stopped = |s: &Slot| tag_state(s.tag.load(Ordering::Acquire)) == state::STOPPED;
-            if !table.iter().any(stopped) {
-                break;
-            }
-            raw::futex_wait(&PROGRESS, seen, Some(POLL));
-        }
+        // Clear first, then restart: a handler's last touch is a CAS on its tag, which
+        // fails once the slot is FREE (or reused), so nothing waits for the handlers.
         for s in table {
             s.sp.store(0, Ordering::Relaxed);
             s.thread_pointer.store(0, Ordering::Relaxed);
@@ -353,6 +346,8 @@ impl Stopper {
             s.tag.store(tag(0, state::FREE), Ordering::Release);
         }
         self.used = 0;
+        EPOCH.fetch_add(1, Ordering::AcqRel);
+        raw::futex_wake_all(&EPOCH);
     }
 }
 
@@ -424,9 +419,13 @@ extern "C" fn on_suspend(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *m
     while EPOCH.load(Ordering::Acquire) == epoch {
         raw::futex_wait(&EPOCH, epoch, None);
     }
-    slot.tag.store(tag(tid, state::RESUMED), Ordering::Release);
-    PROGRESS.fetch_add(1, Ordering::AcqRel);
-    raw::futex_wake_all(&PROGRESS);
+    // Fails when the stopper already freed (or reused) the slot: nothing to say then.
+    let _ = slot.tag.compare_exchange(
+        tag(tid, state::STOPPED),
+        tag(tid, state::RESUMED),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
     raw::set_errno(saved_errno);
 }
 
