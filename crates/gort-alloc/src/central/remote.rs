@@ -131,6 +131,13 @@ impl Central {
             let mut taken = 0u32;
             let mut lowest = u32::MAX;
             for w in 0..n.div_ceil(64) {
+                // A plain load first: most words of a span have no remote free, and a
+                // swap of each would cost an atomic read-modify-write (and the line)
+                // per word. Bits the load misses are counted in `remote_pending`, so
+                // the span is pushed back below and collected next time.
+                if m.remote_bits.word(w) == 0 {
+                    continue;
+                }
                 let bits = m.remote_bits.take_word(w);
                 if bits != 0 {
                     clear_bits(m, w, bits);
