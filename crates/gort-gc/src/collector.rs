@@ -14,7 +14,7 @@ use crate::mark::{MarkStats, Tracer, WorkQueue};
 use crate::pacer::Pacer;
 use crate::raw::RawVec;
 use crate::stats::{CycleRecord, GcStats};
-use crate::sync::static_atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::static_atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::static_sync::{Mutex, OnceLock};
 
 /// Span flag: the span may hold objects awaiting finalization (`SpanRef::gc_flags`).
@@ -23,6 +23,10 @@ const SPAN_FINALIZERS: u8 = 1;
 /// Bytes a thread allocates before it adds them to the shared count (and checks the
 /// trigger): keeps the allocation fast path free of shared atomics.
 const LOCAL_FLUSH: usize = 64 << 10;
+
+/// Spans an allocating thread sweeps per `LOCAL_FLUSH` bytes while a sweep is pending
+/// (up to 256 KiB of 8 KiB spans per 64 KiB allocated: the sweep outruns allocation).
+const SWEEP_PER_FLUSH: usize = 32;
 
 /// Why a cycle runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +67,15 @@ pub(crate) struct Collector {
     sweepers: AtomicUsize,
     /// Atomic; spans may be unswept (the background sweeper has work).
     sweep_pending: AtomicBool,
+    /// The spans mark termination flagged unswept (Go's unswept span sets): start of
+    /// the runner's `Scratch::sweep` list, published with the world stopped. Sweepers
+    /// read it only inside the sweep gate, and the runner rewrites it only after
+    /// closing the gate and waiting for them.
+    sweep_list: AtomicPtr<SpanRef>,
+    /// Atomic; entries in `sweep_list`.
+    sweep_len: AtomicUsize,
+    /// Atomic; next entry of `sweep_list` to claim (entries below were taken).
+    sweep_next: AtomicUsize,
     /// Atomic; the background goroutine was spawned.
     bg_started: AtomicBool,
     /// Objects awaiting their `Drop`.
@@ -102,6 +115,8 @@ struct Scratch {
     found: RawVec<usize>,
     /// Mark bits saved by checkmark.
     saved_marks: RawVec<u64>,
+    /// Spans to sweep after this cycle (see `Collector::sweep_list`).
+    sweep: RawVec<SpanRef>,
 }
 
 /// Most mark workers.
@@ -117,6 +132,9 @@ static COLLECTOR: Collector = Collector {
     sweep_gate: AtomicBool::new(false),
     sweepers: AtomicUsize::new(0),
     sweep_pending: AtomicBool::new(false),
+    sweep_list: AtomicPtr::new(core::ptr::null_mut()),
+    sweep_len: AtomicUsize::new(0),
+    sweep_next: AtomicUsize::new(0),
     bg_started: AtomicBool::new(false),
     fin: FinQueue::new(),
     pacer: Mutex::new(Pacer::new()),
@@ -128,6 +146,7 @@ static COLLECTOR: Collector = Collector {
         locals: [const { RawVec::new() }; MAX_WORKERS],
         found: RawVec::new(),
         saved_marks: RawVec::new(),
+        sweep: RawVec::new(),
     }),
 };
 
@@ -230,9 +249,17 @@ impl Collector {
     #[cold]
     fn flush_local(&'static self) {
         let n = LOCAL_BYTES.with(|c| c.replace(0)) as u64;
+        // Proportional sweep (Go's sweep credit): every 64 KiB allocated sweeps a few
+        // spans, so the last cycle's garbage is reused before the heap grows.
+        if self.sweep_pending.load(Ordering::Relaxed) {
+            self.sweep_some(SWEEP_PER_FLUSH, false);
+        }
         self.used.store(true, Ordering::Relaxed);
         let live = self.heap_live.fetch_add(n, Ordering::Relaxed) + n;
-        if live >= self.trigger.load(Ordering::Relaxed) && !self.running.load(Ordering::Relaxed) {
+        if live >= self.trigger.load(Ordering::Relaxed) {
+            // Start a cycle, or wait (parked) for the running one: an allocator past
+            // the goal must not outrun the collector, and parking is also a safe point
+            // for the stop the cycle needs.
             self.collect(Trigger::Heap);
         }
     }
@@ -288,14 +315,44 @@ impl Collector {
         open
     }
 
-    /// Sweeps every unswept span (the background sweeper, or a cycle's sweep termination).
+    /// Sweeps every span left on the sweep list (the background sweeper, or a cycle's
+    /// sweep termination).
     pub(crate) fn sweep_all(&self, runner: bool) {
-        // A closed gate leaves spans for the runner, which sweeps them all itself.
-        self.heap().for_each_span(|s| {
-            if s.is_unswept() {
-                self.sweep_span(s, runner);
+        while self.sweep_some(usize::MAX, runner) != 0 {}
+    }
+
+    /// Claims and sweeps up to `max` spans of the sweep list; returns how many it
+    /// claimed (0: the list is done, or the gate is closed for a non-runner).
+    pub(crate) fn sweep_some(&self, max: usize, runner: bool) -> usize {
+        if !runner {
+            self.sweepers.fetch_add(1, Ordering::SeqCst);
+            if self.sweep_gate.load(Ordering::SeqCst) {
+                self.sweepers.fetch_sub(1, Ordering::SeqCst);
+                return 0;
             }
-        });
+        }
+        let list = self.sweep_list.load(Ordering::Acquire);
+        let len = self.sweep_len.load(Ordering::Acquire);
+        let mut n = 0;
+        while n < max {
+            let i = self.sweep_next.fetch_add(1, Ordering::AcqRel);
+            if i >= len {
+                break;
+            }
+            // SAFETY: `list[..len]` was written with the world stopped and stays until
+            // the runner closes the gate and waits for us (we are counted in
+            // `sweepers`, or are the runner).
+            let span = unsafe { list.add(i).read() };
+            // SAFETY: the marks are those of the last complete mark: a new mark only
+            // starts after the gate closed and every sweeper left. A span recycled
+            // since the list was made is not unswept and is skipped.
+            unsafe { self.heap().sweep(span) };
+            n += 1;
+        }
+        if !runner {
+            self.sweepers.fetch_sub(1, Ordering::SeqCst);
+        }
+        n
     }
 
     /// True while some span may be unswept.
@@ -377,7 +434,7 @@ impl Collector {
             out = self.mark(host, &mut scratch, nworkers, hidden, debug.gccheckmark);
         });
         let t_mark = crate::stats::now_ns();
-        let live = self.mark_termination();
+        let live = self.mark_termination(&mut scratch);
         host.start_the_world();
         let t_end = crate::stats::now_ns();
         gort_trace::gc::mark_end();
@@ -670,8 +727,10 @@ impl Collector {
 
     /// Mark termination: counts the live bytes and marks every span that needs a sweep
     /// unswept. The world is stopped.
-    fn mark_termination(&self) -> LiveBytes {
+    fn mark_termination(&self, scratch: &mut Scratch) -> LiveBytes {
         let mut live = LiveBytes::default();
+        let list = &mut scratch.sweep;
+        list.clear();
         self.heap().for_each_span(|s| {
             let n = s.nelems();
             let size = s.elem_size() as u64;
@@ -684,8 +743,13 @@ impl Collector {
             }
             if any {
                 s.set_unswept();
+                list.push(s);
             }
         });
+        self.sweep_list
+            .store(list.as_slice().as_ptr().cast_mut(), Ordering::Release);
+        self.sweep_len.store(list.len(), Ordering::Release);
+        self.sweep_next.store(0, Ordering::Release);
         live
     }
 }
