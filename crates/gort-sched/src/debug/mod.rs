@@ -58,8 +58,10 @@ impl Drop for Registration {
     }
 }
 
-fn lock_registry() -> std::sync::MutexGuard<'static, Vec<Arc<Sched>>> {
-    // tidy: allow(std-sync) the registry's guard type
+/// The registry's guard type. tidy: allow(std-sync) the std mutex above
+type RegistryGuard = std::sync::MutexGuard<'static, Vec<Arc<Sched>>>; // tidy: allow(std-sync) the registry's guard
+
+fn lock_registry() -> RegistryGuard {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
