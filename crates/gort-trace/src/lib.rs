@@ -52,6 +52,8 @@
 //! | `trace.StartRegion`, `trace.Log` | [`Emit::region_begin`], [`Emit::log`] |
 //! | `throw` | [`fatal!`] (formats on the stack, never allocates) |
 //! | `trace.FlightRecorder` (Go 1.25) | [`Tracer::start_flight_recorder`] |
+//! | `traceGCStart`, `traceSTWStart`, `traceHeapAlloc`, `traceHeapGoal` | [`gc::cycle_begin`], [`gc::stw_begin`], [`gc::heap`] |
+//! | `traceStop`'s `forEachP` flush | the stop hook ([`Tracer::set_stop_hook`]; gort-sched's flushes every P) |
 //!
 //! # Emitting an event (the hot path, [`Emit`])
 //!
