@@ -10,7 +10,15 @@
 
 use super::*;
 use crate::sync::static_atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Barrier; // tidy: allow(std-sync) test-only barrier between plain threads
+use std::sync::{Barrier, Mutex, MutexGuard}; // tidy: allow(std-sync) test-only locks between plain threads
+
+/// Serialises the tests that stop threads: one of them leaves a thread that never
+/// answers, which would fail a concurrent stop.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Buffers for [`Scan::find`], allocated before threads are stopped: nothing may
 /// allocate while they are (a stopped thread may hold the malloc lock).
@@ -61,6 +69,7 @@ fn pattern(salt: usize) -> usize {
 
 #[test]
 fn a_value_on_another_threads_stack_is_reported_and_the_thread_resumes() {
+    let _serial = serial();
     let needle = pattern(1);
     let ready = std::sync::Arc::new(Barrier::new(2)); // tidy: allow(std-sync) test-only
     let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
@@ -102,6 +111,7 @@ fn a_value_on_another_threads_stack_is_reported_and_the_thread_resumes() {
 
 #[test]
 fn a_value_in_another_threads_register_is_reported() {
+    let _serial = serial();
     let needle = pattern(2);
     let ready = std::sync::Arc::new(Barrier::new(2)); // tidy: allow(std-sync) test-only
     let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
@@ -153,6 +163,7 @@ thread_local! {
 
 #[test]
 fn a_value_in_another_threads_tls_is_reported() {
+    let _serial = serial();
     let needle = pattern(3);
     let ready = std::sync::Arc::new(Barrier::new(2)); // tidy: allow(std-sync) test-only
     let done = std::sync::Arc::new(Barrier::new(2)); // tidy: allow(std-sync) test-only
@@ -181,6 +192,7 @@ static DATA_WORD: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn a_static_and_the_callers_stack_are_reported() {
+    let _serial = serial();
     let needle = pattern(4);
     DATA_WORD.store(core::hint::black_box(needle ^ 1) ^ 1, Ordering::Relaxed);
     let local = [core::hint::black_box(pattern(5) ^ 1) ^ 1; 2];
@@ -199,6 +211,7 @@ fn a_static_and_the_callers_stack_are_reported() {
 
 #[test]
 fn threads_that_come_and_go_do_not_stall_the_stop() {
+    let _serial = serial();
     let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
     let churn = {
         let stop = stop.clone();
@@ -225,6 +238,7 @@ fn threads_that_come_and_go_do_not_stall_the_stop() {
 
 #[test]
 fn an_exempt_thread_keeps_running() {
+    let _serial = serial();
     let tid = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
     let spins = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
     let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
@@ -261,4 +275,71 @@ fn an_exempt_thread_keeps_running() {
     t.join().unwrap();
     assert!(!exempt_stopped);
     assert!(moved);
+}
+
+#[test]
+fn a_thread_that_blocks_the_signal_fails_the_stop_by_name_and_nothing_stays_stopped() {
+    let _serial = serial();
+    let tid = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
+    let release = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
+    let deaf = {
+        let (tid, release) = (tid.clone(), release.clone());
+        std::thread::spawn(move || {
+            // SAFETY: blocks SUSPEND_SIGNAL in this thread's mask (sets on the stack).
+            unsafe {
+                let mut set: libc::sigset_t = core::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, SUSPEND_SIGNAL);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+            }
+            tid.store(current_tid() as usize, Ordering::Release);
+            while !release.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            // SAFETY: unblocks it again; the pending signal then finds no slot.
+            unsafe {
+                let mut set: libc::sigset_t = core::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, SUSPEND_SIGNAL);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
+            }
+        })
+    };
+    let spins = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
+    let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
+    let spinner = {
+        let (spins, stop) = (spins.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                spins.fetch_add(1, Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        })
+    };
+    while tid.load(Ordering::Acquire) == 0 {
+        std::thread::yield_now();
+    }
+    let mut roots = Roots::new();
+    roots.set_timeout(Duration::from_millis(200));
+    roots.prepare(&[]).unwrap();
+    let err = roots.stop_threads(&[]).unwrap_err();
+    let want = u32::try_from(tid.load(Ordering::Acquire)).unwrap();
+    assert!(
+        matches!(err, RootsError::ThreadDidNotStop { tid, .. } if tid == want),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&want.to_string()));
+    // Nothing stays stopped: the spinner moves on.
+    let before = spins.load(Ordering::Relaxed);
+    while spins.load(Ordering::Relaxed) == before {
+        std::thread::yield_now();
+    }
+    release.store(true, Ordering::Release);
+    deaf.join().unwrap();
+    // And the next stop works.
+    roots.prepare(&[]).unwrap();
+    roots.stop_threads(&[]).unwrap();
+    roots.resume_threads();
+    stop.store(true, Ordering::Release);
+    spinner.join().unwrap();
 }
