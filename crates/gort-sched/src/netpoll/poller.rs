@@ -11,7 +11,7 @@ use crate::m::{current_g, current_m};
 use crate::park::Parker;
 use crate::sched::{Sched, current_sched};
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, Mutex, static_atomic};
 use crate::time::timers::{self, Callback, Fire, NONE};
 
 /// sysmon polls if nobody has for this long (Go: 10 ms).
@@ -224,6 +224,28 @@ pub(crate) fn sysmon_poll(sched: &Sched, now: u64) {
     }
 }
 
+/// Raises the soft limit on open descriptors to the hard limit, once per process, as
+/// Go 1.19 does at startup (a server with a goroutine per connection otherwise stops
+/// at 1024 connections on many systems). Children started later inherit the raised
+/// limit. Failure is ignored: the old limit stays.
+fn raise_nofile_limit() {
+    static DONE: static_atomic::AtomicBool = static_atomic::AtomicBool::new(false);
+    if DONE.swap(true, static_atomic::Ordering::Relaxed) {
+        return;
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid out-parameter.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max
+    {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is a valid limit no higher than the hard one.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+}
+
 /// A deadline timer's argument: the wait generation and the direction.
 fn deadline_arg(seq: u64, mode: Mode) -> u64 {
     seq << 1 | u64::from(mode == Mode::Write)
@@ -327,6 +349,7 @@ impl PollFd {
             // An M may be sleeping for timers on its note: make it come back and sleep
             // in epoll_wait from now on.
             timers::wake_sleeper(sched);
+            raise_nofile_limit();
         }
         let pd = {
             let mut reg = poller.registry.lock().unwrap_or_else(|e| e.into_inner());
