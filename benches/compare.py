@@ -72,6 +72,7 @@ WORKLOADS = {
                    quick=["-n", "100000"], check=None),
     # gc area: collected heaps; `extra` figures get their own ratio lines.
     "binarytrees": dict(key="total_ms", unit="ms", args=["-n", "21"], quick=["-n", "16"],
+                        example="binarytrees_gc",
                         check=binarytrees_ok, peers=["go"], extra=["max_pause_ms"]),
     "gcpause": dict(key="total_ms", unit="ms", args=["-live", "4000000", "-churn", "50000000"],
                     quick=["-live", "400000", "-churn", "5000000"], check=None, peers=["go"],
@@ -88,8 +89,9 @@ NET_WORKLOADS = {
 
 def binary(impl, workload):
     """Path of the program implementing `workload` in `impl`."""
+    example = WORKLOADS.get(workload, {}).get("example", workload)
     return {
-        "gort": os.path.join(TARGET, "release", "examples", workload),
+        "gort": os.path.join(TARGET, "release", "examples", example),
         "go": os.path.join(GO_BIN, workload),
         "tokio": os.path.join(PEER_TARGET, "release", f"tokio_{workload}"),
         "may": os.path.join(PEER_TARGET, "release", f"may_{workload}"),
@@ -104,7 +106,8 @@ def sh(cmd, **kw):
 def build(names, impls):
     """Builds every program needed; returns the implementations that built. gort must."""
     sh(["cargo", "build", "--release", "--quiet", "-p", "gort"]
-       + [a for n in names for a in ("--example", n)], cwd=ROOT)
+       + [a for n in names for a in ("--example", WORKLOADS.get(n, {}).get("example", n))],
+       cwd=ROOT)
     built = ["gort"]
     if "go" in impls:
         try:
