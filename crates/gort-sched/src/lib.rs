@@ -31,6 +31,7 @@
 //! | `preemptM`, `asyncPreempt`, `isAsyncSafePoint`, `m.locks` | `preempt/` (SIGURG, stop in place), `NoPreempt` |
 //! | `stopTheWorld`, `forEachP`, `allgs` | [`stop_the_world`] → [`WorldStopped::for_each_g`], [`for_each_p`] |
 //! | `netpoll`, `pollDesc`, `netpollblock`/`netpollunblock`, `internal/poll.FD` | [`netpoll`] (`PollDesc`, `Slot::wait`/`unblock`), [`netpoll::PollFd`] |
+//! | `shrinkstack` of a parked G, `_Gscan` | parked-stack compaction (opt-in [`Config::compact_parked_after`]; `compact.rs`, `SCAN`), [`compact_stats`] |
 //!
 //! # Fast paths and slow paths
 //!
@@ -54,6 +55,10 @@
 //!    and is stopped in place on its own thread (the P moves on) until a P comes back
 //!    to it (`GORT_DEBUG=asyncpreemptoff=1` turns that off). [`stop_the_world`] stops
 //!    every P for the collector and the tracer with the same two mechanisms.
+//! 7. Parked-stack compaction (opt-in): an idle P copies the live stack of a goroutine
+//!    parked on a channel longer than the threshold (~0.6 KiB) aside and releases its
+//!    pages, 32 at a time; the waker that dequeues it copies it back first. Off: one
+//!    relaxed load per blocking channel operation.
 //!
 //! # Not done here
 //!
