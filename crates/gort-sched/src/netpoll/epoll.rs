@@ -82,7 +82,10 @@ impl Epoll {
     }
 
     /// Waits up to `timeout_ms` (-1: forever, 0: poll) and calls `f` for each event;
-    /// the break eventfd is drained and not reported. Returns whether the break fired.
+    /// the break eventfd is not reported. A waiting call (`timeout_ms != 0`) drains it
+    /// and returns whether it fired; a non-blocking poll leaves it pending for the
+    /// sleeper it is meant for and returns false (Go: `netpoll(0)` does not consume a
+    /// `netpollBreak`).
     pub(crate) fn wait(&self, timeout_ms: i32, mut f: impl FnMut(Event)) -> bool {
         const N: usize = 128;
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; N];
@@ -92,6 +95,9 @@ impl Epoll {
         for ev in evs.iter().take(usize::try_from(n).unwrap_or(0)) {
             let (events, key) = (ev.events, ev.u64);
             if key == BREAK_KEY {
+                if timeout_ms == 0 {
+                    continue;
+                }
                 let mut buf = 0u64;
                 // SAFETY: reads 8 bytes into `buf`; the eventfd is non-blocking.
                 unsafe { libc::read(self.breakfd, (&raw mut buf).cast(), 8) };
@@ -124,5 +130,24 @@ impl Drop for Epoll {
             libc::close(self.breakfd);
             libc::close(self.epfd);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_blocking_poll_leaves_a_break_for_the_sleeper() {
+        let ep = Epoll::new().unwrap();
+        ep.wake();
+        // A poll(0) (find_runnable's, sysmon's) sees the break but must not eat it ...
+        assert!(!ep.wait(0, |_| {}));
+        assert!(!ep.wait(0, |_| {}));
+        // ... so the sleeper's blocking wait still returns at once, and drains it.
+        let t0 = std::time::Instant::now();
+        assert!(ep.wait(10_000, |_| {}));
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+        assert!(!ep.wait(1, |_| {}));
     }
 }

@@ -97,6 +97,9 @@ impl Poller {
     /// wake into `ready`. Returns the number of events.
     fn poll(&self, timeout_ms: i32, ready: &mut Vec<Parker>) -> usize {
         let mut evs: Vec<Event> = Vec::new();
+        // Only a waiting poll drains the break and clears `wake_sig` (see `Epoll::wait`):
+        // a non-blocking poll racing a sleeper about to block must not eat the break
+        // meant for it.
         let broke = self.epoll.wait(timeout_ms, |e| evs.push(e));
         if broke {
             self.wake_sig.store(false, Ordering::SeqCst);
