@@ -127,8 +127,12 @@ pub(crate) struct Compactor {
     epoch: AtomicU64,
     /// sysmon's time of the last epoch bump. Written only by sysmon.
     last_bump: AtomicU64,
-    /// Next `allg` index a pass looks at. Atomic (passes on several Ps share it).
+    /// Next `allg` index a pass looks at. Written by the pass holding `active`.
     cursor: AtomicUsize,
+    /// A pass is running (one at a time: passes over one channel would only take turns
+    /// at its lock, and a pass that finds a lock busy makes the next sweep start over
+    /// there). Taken with a CAS by `idle_pass`; other idle Ps go to sleep instead.
+    active: AtomicBool,
     /// A cycle over `allg` is worth running. Set by sysmon's epoch bump when something
     /// was registered or seen young since; cleared by a cycle that found nothing to do.
     wanted: AtomicBool,
@@ -167,6 +171,7 @@ impl Compactor {
             epoch: AtomicU64::new(1),
             last_bump: AtomicU64::new(0),
             cursor: AtomicUsize::new(0),
+            active: AtomicBool::new(false),
             wanted: AtomicBool::new(false),
             fresh: AtomicBool::new(false),
             cycle_busy: AtomicBool::new(false),
@@ -389,6 +394,20 @@ pub(crate) fn idle_pass(sched: &Sched) -> bool {
     if !c.enabled() || !c.wanted.load(Ordering::Relaxed) {
         return false;
     }
+    if c
+        .active
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return false;
+    }
+    let did = pass(sched, c);
+    c.active.store(false, Ordering::Release);
+    did
+}
+
+/// [`idle_pass`]'s body, run by the holder of `Compactor::active`.
+fn pass(sched: &Sched, c: &Compactor) -> bool {
     let epoch = c.epoch.load(Ordering::Acquire);
     let start = c.cursor.fetch_add(PASS_VISIT, Ordering::Relaxed);
     let mut batch = [GPtr(core::ptr::null_mut()); PASS_VISIT];
