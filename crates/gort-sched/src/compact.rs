@@ -394,8 +394,7 @@ pub(crate) fn idle_pass(sched: &Sched) -> bool {
     if !c.enabled() || !c.wanted.load(Ordering::Relaxed) {
         return false;
     }
-    if c
-        .active
+    if c.active
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
     {
