@@ -406,3 +406,31 @@ fn a_thrashing_central_keeps_more_empty_spans() {
     a.release_spare_spans();
     assert_eq!(a.stats().spans_inuse, 0);
 }
+
+#[test]
+fn scattered_remote_frees_are_all_collected() {
+    let a = new_allocator().unwrap();
+    let mut producer = a.new_cache().unwrap();
+    let mut consumer = a.new_cache().unwrap();
+    let l = layout(64, 8);
+    let mut ptrs: Vec<_> = (0..20_000).map(|_| producer.alloc(l).unwrap()).collect();
+    // A fixed pseudo-random order: consecutive frees mostly hit different spans, so the
+    // consumer's flushes take the sorting path of remote frees.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..ptrs.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ptrs.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    for p in ptrs {
+        // SAFETY: allocated above with `l`, freed once.
+        unsafe { consumer.dealloc(p, l) };
+    }
+    consumer.flush();
+    producer.flush();
+    a.check_invariants();
+    assert_eq!(a.stats().heap_objects, 0);
+    a.release_spare_spans();
+    assert_eq!(a.stats().spans_inuse, 0);
+}
