@@ -573,9 +573,10 @@ pub(crate) unsafe fn live_stack(g: &G) -> Option<LiveStack> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
+
+    use crate::sync::Arc;
+    use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     use crate::gosync::WaitGroup;
     use crate::{Chan, Config, compact_stats, run_with, spawn};
