@@ -33,8 +33,9 @@
 //!
 //! # Fast path (allocation, [`Gc::new`])
 //!
-//! 1. Add the size to a thread-local count (the shared count and the trigger are
-//!    checked every 64 KiB).
+//! 1. Add the size to a thread-local count. Every 64 KiB: add it to the shared count,
+//!    sweep a few spans of the last cycle (proportional sweep), and check the trigger —
+//!    past it, start a cycle or wait, parked, for the running one.
 //! 2. Allocate through the global allocator's thread cache (noscan types through a
 //!    thread-local noscan cache); write the header and the value.
 //! 3. Publish: one span lookup; if the span still holds the last cycle's marks, sweep
@@ -47,7 +48,8 @@
 //! 3. Mark from the root ranges and the finalizer queue on [`Host::num_workers`]
 //!    workers; then every unmarked object whose value needs `Drop` is marked with what
 //!    it reaches and queued for the finalizer goroutine (it survives this cycle).
-//! 4. Optional checkmark; mark termination flags spans unswept and counts live bytes.
+//! 4. Optional checkmark (before step 3's finalization part); mark termination flags
+//!    spans unswept, lists them for the sweepers, and counts live bytes.
 //! 5. Start the world; pace the next cycle; the background goroutine sweeps and runs
 //!    `Drop`s.
 //!
