@@ -321,3 +321,22 @@ fn a_new_deadline_interrupts_a_blocked_read() {
         .unwrap();
     }
 }
+
+#[test]
+fn close_wakes_a_blocked_accept() {
+    for procs in [1, 2] {
+        gort::run_with(cfg(procs), || {
+            let l = std::sync::Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let got = Chan::<std::io::Error>::new(1);
+            let (l2, g2) = (l.clone(), got.clone());
+            gort::go(move || g2.send(l2.accept().unwrap_err()));
+            sleep(Duration::from_millis(20));
+            l.close();
+            let e = got.recv().unwrap();
+            assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
+            assert!(e.to_string().contains("closed network connection"), "{e}");
+            assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::NotConnected);
+        })
+        .unwrap();
+    }
+}

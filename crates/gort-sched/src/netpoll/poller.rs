@@ -438,6 +438,16 @@ impl PollFd {
         }
     }
 
+    /// Marks the descriptor closing and wakes blocked operations, which fail (as do
+    /// later ones) with `NotConnected` "use of closed network connection" (Go: `Close`
+    /// waking a blocked `Accept` or `Read`). The descriptor stays registered and open
+    /// until the `PollFd` and its socket are dropped.
+    pub fn evict(&self) {
+        for p in self.pd.evict().into_iter().flatten() {
+            p.unpark();
+        }
+    }
+
     /// Waits once for `mode` readiness (an edge since the last wait), `deadline`,
     /// closing, or a deadline change since `kick` was read. Callers use
     /// [`PollFd::io`], which serialises waiters.
@@ -521,9 +531,7 @@ impl PollFd {
 
 impl Drop for PollFd {
     fn drop(&mut self) {
-        for p in self.pd.evict().into_iter().flatten() {
-            p.unpark();
-        }
+        self.evict();
         self.poller.epoll.del(self.fd);
         let mut reg = self
             .poller

@@ -93,6 +93,13 @@ impl TcpListener {
         self.pfd.deadline_changed(Mode::Read);
     }
 
+    /// Stops accepting (Go: `Listener.Close`): a goroutine blocked in `accept` and
+    /// every later `accept` on this handle fail with `NotConnected` ("use of closed
+    /// network connection"). The socket itself closes when the handle drops.
+    pub fn close(&self) {
+        self.pfd.evict();
+    }
+
     /// Another handle to the same socket (std's `try_clone`).
     ///
     /// # Errors

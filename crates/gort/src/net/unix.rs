@@ -58,6 +58,11 @@ impl UnixListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
+
+    /// Stops accepting, as [`crate::net::TcpListener::close`].
+    pub fn close(&self) {
+        self.pfd.evict();
+    }
 }
 
 /// A Unix-domain stream connection (Go: `net.UnixConn`).
