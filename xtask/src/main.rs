@@ -10,7 +10,9 @@
 //! - `tidy`: only the tidy checks.
 //! - `browser`: only the end-to-end browser tests.
 //! - `bench <area> [args]`: side-by-side benchmarks against Go and Rust peers (ratios).
-//! - `demo [args]`: the demo goroutine program.
+//! - `lab [args]`: the lab — a goroutine program serving the live dashboard with controls
+//!   (http://127.0.0.1:6060/ by default).
+//! - `demo [args]`: the demo goroutine program (a pipeline and worker pool, no dashboard).
 
 mod tidy;
 
@@ -30,21 +32,8 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::check_all(&project_root()).map_err(|e| e.to_string()),
         Some("browser") => browser(),
         Some("bench") => bench(&args[1..]),
-        Some("demo") => run(
-            "demo",
-            cargo()
-                .args([
-                    "run",
-                    "--release",
-                    "--quiet",
-                    "-p",
-                    "gort",
-                    "--example",
-                    "demo",
-                    "--",
-                ])
-                .args(&args[1..]),
-        ),
+        Some("demo") => example("demo", &args[1..]),
+        Some("lab") => example("lab", &args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -56,7 +45,26 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | browser | bench <area> [args] | demo [args]>";
+const USAGE: &str = "usage: cargo xtask <ci | test [args] | loom [crate] [filter] | tidy | browser | bench <area> [args] | lab [args] | demo [args]>";
+
+/// Runs one of the facade's examples in release mode with `args`.
+fn example(name: &str, args: &[String]) -> Result<(), String> {
+    run(
+        name,
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "gort",
+                "--example",
+                name,
+                "--",
+            ])
+            .args(args),
+    )
+}
 
 /// The workspace root: the parent of this crate's manifest directory.
 pub(crate) fn project_root() -> PathBuf {
