@@ -789,7 +789,9 @@ impl Sched {
     /// Called with the lock held when an M goes idle: if no M is running and the main
     /// goroutine has not finished, every goroutine is blocked forever.
     fn checkdead(&self, l: &Locked) {
-        if self.is_shutdown() {
+        // While the world is stopped every M parks, and a plain thread holding it is no M
+        // (Go's stopping M counts as running): not a deadlock.
+        if self.is_shutdown() || crate::stw::gcwaiting() {
             return;
         }
         let run = i64::from(l.mcount) - l.midle.len() as i64 - l.nmidlelocked;

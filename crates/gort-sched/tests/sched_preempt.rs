@@ -191,6 +191,44 @@ fn child_entry() {
             .unwrap();
             println!("ok");
         }
+        // From a plain thread while every goroutine is parked or asleep (every M goes
+        // idle: not a deadlock).
+        "stw_all_parked" => {
+            gort_sched::run_with(config(2), || {
+                let never = Chan::<()>::new(0);
+                for _ in 0..10 {
+                    let c = never.clone();
+                    gort_sched::spawn(move || {
+                        let _ = c.recv();
+                    })
+                    .unwrap();
+                }
+                let t = std::thread::spawn(|| {
+                    for _ in 0..20 {
+                        let w = gort_sched::stop_the_world("idle").unwrap();
+                        let mut n = 0;
+                        w.for_each_g(|g| {
+                            n += 1;
+                            // Waiting (parked or asleep), or not started yet.
+                            assert!(matches!(
+                                g.status,
+                                GoroutineStatus::Waiting | GoroutineStatus::Runnable
+                            ));
+                        });
+                        assert_eq!(n, 11);
+                        drop(w);
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                });
+                while !t.is_finished() {
+                    gort_sched::time::sleep(Duration::from_millis(20));
+                }
+                t.join().unwrap();
+                never.close();
+            })
+            .unwrap();
+            println!("ok");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -390,6 +428,11 @@ fn preempted_goroutine_resumes_on_its_thread() {
 #[test]
 fn blocked_on_a_std_mutex_held_by_a_preempted_goroutine() {
     expect_ok("std_mutex", &[]);
+}
+
+#[test]
+fn stop_the_world_with_every_goroutine_parked() {
+    expect_ok("stw_all_parked", &[]);
 }
 
 #[test]
