@@ -724,6 +724,50 @@ mod tests {
         assert_eq!(out, [1, 1 + 7 * 2048]);
     }
 
+    /// Goroutines blocked in `WaitGroup::wait` and `Mutex::lock` (semaphore waiters)
+    /// are compacted too, and all wake correctly.
+    #[test]
+    fn compacted_semaphore_waiters() {
+        let n = 200u64;
+        let total = run_with(config(2), move || {
+            let gate = Arc::new(WaitGroup::new());
+            gate.add(1);
+            let lock = Arc::new(crate::gosync::Mutex::new(0u64));
+            let guard = lock.lock();
+            let done = Arc::new(WaitGroup::new());
+            done.add(2 * n as i32);
+            for i in 0..n {
+                let (gate, d1, d2) = (Arc::clone(&gate), Arc::clone(&done), Arc::clone(&done));
+                let lock2 = Arc::clone(&lock);
+                spawn(move || {
+                    let mine = std::hint::black_box([i; 4]);
+                    gate.wait();
+                    assert_eq!(mine, [i; 4]);
+                    d1.done();
+                })
+                .unwrap();
+                spawn(move || {
+                    *lock2.lock() += i;
+                    d2.done();
+                })
+                .unwrap();
+            }
+            assert_eq!(
+                wait_compacted(2 * n),
+                2 * n,
+                "not every waiter was compacted"
+            );
+            gate.done();
+            drop(guard);
+            done.wait();
+            let s = compact_stats();
+            assert_eq!(s.compacted, s.restored);
+            *lock.lock()
+        })
+        .unwrap();
+        assert_eq!(total, (0..n).sum::<u64>());
+    }
+
     /// With compaction off (the default) nothing is registered or compacted.
     #[test]
     fn off_by_default() {

@@ -4,6 +4,7 @@
 use core::ptr;
 
 use crate::chan::waiter::{Outcome, WaitQueue, Waiter};
+use crate::compact::{self, Attempt};
 use crate::park::{Parker, WaitReason, park};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard, UnsafeCell};
@@ -130,12 +131,72 @@ impl Semaphore {
                     (*q).push_back(&w);
                 }
             });
+            // SAFETY: `self` and `w` outlive the park; `try_compact` is this semaphore's.
+            let token =
+                unsafe { compact::register(ptr::from_ref(self).cast(), &w, Self::try_compact) };
             park(reason, move || drop(guard));
+            compact::unregister(token);
             // A handed-off permit is ours; otherwise compete for the released one.
             if w.outcome() == Outcome::Completed || self.try_acquire() {
                 return;
             }
         }
+    }
+
+    /// The semaphore's [`compact::TryCompactFn`] (as the channel's, with one queue):
+    /// under the lock (`try_lock`, at most `tries` times), each still-queued waiter is
+    /// replaced by a proxy and its goroutine's stack compacted.
+    ///
+    /// # Safety
+    ///
+    /// [`compact::TryCompactFn`]'s contract, with `site` a `Semaphore`.
+    unsafe fn try_compact(
+        site: *const (),
+        items: &[(*const Waiter, *const crate::g::G)],
+        out: &mut [Attempt],
+        tries: u32,
+    ) {
+        // SAFETY: `site` is this semaphore, borrowed by the parked Gs (contract).
+        let this = unsafe { &*site.cast::<Semaphore>() };
+        let mut left = tries;
+        let guard = loop {
+            if let Ok(guard) = this.lock.try_lock() {
+                break guard;
+            }
+            left = left.saturating_sub(1);
+            if left == 0 {
+                out.fill(Attempt::Busy);
+                return;
+            }
+            crate::sync::spin_loop();
+        };
+        this.queue.with_mut(|q| {
+            // SAFETY: we hold the lock.
+            let mut queues = [unsafe { &mut *q }];
+            for (&(w, g), o) in items.iter().zip(out.iter_mut()) {
+                // SAFETY: as in `Chan`'s `try_compact`: under the lock, `w` is `g`'s real
+                // waiter, queued here if anywhere.
+                *o = unsafe {
+                    match WaitQueue::replace_with_proxy(
+                        &mut queues,
+                        w,
+                        g.cast(),
+                        compact::restore_owner,
+                    ) {
+                        None => Attempt::Gone,
+                        Some(p) => {
+                            if compact::compact_stack(g) {
+                                Attempt::Compacted
+                            } else {
+                                WaitQueue::unreplace_proxy(&mut queues, p);
+                                Attempt::Refused
+                            }
+                        }
+                    }
+                };
+            }
+        });
+        drop(guard);
     }
 
     /// Go's `semrelease1`: with `handoff`, the permit goes straight to the woken waiter
