@@ -23,8 +23,9 @@ pub struct Config {
     pub scheddetail: bool,
     /// Default stack size of a goroutine in bytes.
     pub stack_size: usize,
-    /// Compact the stacks of goroutines parked on a channel send or receive for at least
-    /// this long (`GORT_DEBUG=compactparked=MS`; `None`, the default, = never). An idle P
+    /// Compact the stacks of goroutines parked on a channel send or receive (or a `gosync`
+    /// lock, wait group or semaphore) for at least this long
+    /// (`GORT_DEBUG=compactparked=MS`; `None`, the default, = never). An idle P
     /// copies the live part of such a stack (typically under 1 KiB) aside and gives its
     /// pages back; the goroutine's waker copies it back. Opt-in because Rust lets a
     /// goroutine lend its locals to other threads while it is blocked (a scoped thread
