@@ -333,6 +333,22 @@ fn heap_growth_triggers_cycles_and_memory_returns() {
 }
 
 #[test]
+fn gc_percent_off_stops_heap_triggered_cycles() {
+    let _s = serial();
+    let old = gort_gc::set_gc_percent(-1);
+    let n0 = gort_gc::num_gc();
+    on_thread(|| {
+        for i in 0..200_000u64 {
+            std::hint::black_box(Gc::new([i; 8]));
+        }
+    });
+    assert_eq!(gort_gc::num_gc(), n0, "GORT_GC=off: no cycle from allocation");
+    assert_eq!(gort_gc::set_gc_percent(old), -1);
+    collect();
+    assert!(gort_gc::num_gc() > n0, "gc() still collects");
+}
+
+#[test]
 fn pool_is_emptied_by_collections() {
     let _s = serial();
     let h = host();
