@@ -342,7 +342,11 @@ fn gc_percent_off_stops_heap_triggered_cycles() {
             std::hint::black_box(Gc::new([i; 8]));
         }
     });
-    assert_eq!(gort_gc::num_gc(), n0, "GORT_GC=off: no cycle from allocation");
+    assert_eq!(
+        gort_gc::num_gc(),
+        n0,
+        "GORT_GC=off: no cycle from allocation"
+    );
     assert_eq!(gort_gc::set_gc_percent(old), -1);
     collect();
     assert!(gort_gc::num_gc() > n0, "gc() still collects");
