@@ -794,6 +794,13 @@ impl Sched {
         if self.is_shutdown() || crate::stw::gcwaiting() {
             return;
         }
+        // A pending timer will wake someone (Go's checkdead looks at every P's timers):
+        // normally its M sleeps in `idle_until_timer`, but an M parked by stop-the-world
+        // comes here directly, and sysmon's timer net starts one when it is due.
+        #[cfg(not(loom))]
+        if crate::time::timers::sleep_until(self) != crate::time::timers::NONE {
+            return;
+        }
         let run = i64::from(l.mcount) - l.midle.len() as i64 - l.nmidlelocked;
         if run > 0 {
             return;
