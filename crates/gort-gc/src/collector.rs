@@ -281,7 +281,16 @@ impl Collector {
         };
         while span.is_unswept() {
             if !self.sweep_span(span, false) {
-                std::thread::yield_now();
+                // The sweep gate is closed: a cycle is finishing the sweep and will
+                // stop the world. Park until it reopens instead of spinning on our P
+                // (the runner may need it); meanwhile our object, still without its
+                // gc bit, is found through our stack and kept as a manual object.
+                match self.host() {
+                    Some(h) => h.block_until(Event::CycleDone, &|| {
+                        !self.sweep_gate.load(Ordering::SeqCst)
+                    }),
+                    None => std::thread::yield_now(),
+                }
             }
         }
         // SAFETY: [Safety]: allocated and ours; the span is swept for this cycle.
@@ -437,12 +446,14 @@ impl Collector {
         let live = self.mark_termination(&mut scratch);
         host.start_the_world();
         let t_end = crate::stats::now_ns();
+        // Reopen sweeping now and wake allocators parked on the closed gate.
+        self.sweep_gate.store(false, Ordering::SeqCst);
+        host.wake_all(Event::CycleDone);
         gort_trace::gc::mark_end();
         gort_trace::gc::stw_end();
 
         // After the pause: pacing, statistics, the background goroutine.
         self.sweep_pending.store(true, Ordering::Release);
-        self.sweep_gate.store(false, Ordering::SeqCst);
         let (goal, trigger, gc_percent) = {
             let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
             p.end_cycle(
