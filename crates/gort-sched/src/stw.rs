@@ -19,7 +19,7 @@ use core::ptr;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::g::{G, GStatus, NOTIFIED, SCAN};
+use crate::g::{G, GPtr, GStatus, NOTIFIED, SCAN};
 use crate::m::{M, current_m};
 use crate::p::{P, PStatus};
 use crate::park::WaitReason;
@@ -97,6 +97,9 @@ pub(crate) fn gcstopm(m: &M) -> bool {
 pub struct WorldStopped {
     /// The registry, locked for the whole stop (no scheduler starts or ends meanwhile).
     scheds: std::sync::MutexGuard<'static, Vec<usize>>,
+    /// Every scheduler's `allg` guard, once [`WorldStopped::lock_allg`] took them
+    /// (released first when the world restarts).
+    allg: Vec<crate::sync::MutexGuard<'static, Vec<GPtr>>>,
     /// The caller's M and P, if the caller is a goroutine holding one.
     caller: Option<(&'static M, *mut P, *mut G)>,
     /// Why (for traces and diagnostics).
@@ -156,6 +159,7 @@ pub fn stop_the_world(reason: &'static str) -> Result<WorldStopped, Error> {
     }
     Ok(WorldStopped {
         scheds,
+        allg: Vec::new(),
         caller,
         reason,
         _no_preempt: no_preempt,
@@ -237,10 +241,41 @@ impl WorldStopped {
         self.reason
     }
 
+    /// Takes and keeps every stopped scheduler's goroutine-list (`allg`) lock until the
+    /// world restarts, so that [`WorldStopped::for_each_g`] then takes no lock: for a
+    /// caller that goes on to stop threads which may hold it (sysmon, dumps). Allocates
+    /// (call it before stopping such threads). Idempotent.
+    pub fn lock_allg(&mut self) {
+        if !self.allg.is_empty() {
+            return;
+        }
+        self.allg.reserve_exact(self.scheds.len());
+        for &s in self.scheds.iter() {
+            // SAFETY: as in `stop_the_world`; the guards are released in `drop` before the
+            // registry guard, so before any scheduler can deregister and be freed.
+            let sched: &'static Sched = unsafe { &*(s as *const Sched) };
+            self.allg
+                .push(sched.allg.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
     /// Calls `f` for every goroutine that is not dead, in every stopped scheduler. The
     /// calling goroutine itself is reported with `is_current` and no stack ranges.
-    /// Allocates nothing.
+    /// Allocates nothing; takes each scheduler's `allg` lock in turn unless
+    /// [`WorldStopped::lock_allg`] holds them all.
     pub fn for_each_g(&self, mut f: impl FnMut(&GInfo<'_>)) {
+        if !self.allg.is_empty() {
+            for all in &self.allg {
+                for g in all.iter() {
+                    // SAFETY: G structs live as long as their scheduler.
+                    let gr = unsafe { &*g.0 };
+                    if let Some(info) = GInfo::new(gr, self.caller.map(|c| c.2)) {
+                        f(&info);
+                    }
+                }
+            }
+            return;
+        }
         for &s in self.scheds.iter() {
             // SAFETY: as in `stop_the_world`.
             let sched = unsafe { &*(s as *const Sched) };
@@ -276,6 +311,7 @@ impl WorldStopped {
 impl Drop for WorldStopped {
     /// Starts the world again (Go: `startTheWorld`).
     fn drop(&mut self) {
+        self.allg.clear();
         GCWAITING.store(false, Ordering::SeqCst);
         for &s in self.scheds.iter() {
             // SAFETY: as in `stop_the_world`.

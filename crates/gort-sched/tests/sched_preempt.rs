@@ -344,6 +344,13 @@ fn stw_scenario() {
         assert_eq!(current, 1);
         assert_eq!(syscalls, 1);
         assert!(seen >= 7, "saw {seen} goroutines");
+        // With every allg lock held (as the GC does before stopping threads), the same
+        // goroutines, and no self-deadlock.
+        let mut w = w;
+        w.lock_allg();
+        let mut again = 0;
+        w.for_each_g(|_| again += 1);
+        assert_eq!(again, seen);
         drop(w);
         // Every worker runs again (a hang here is caught by the parent's timeout).
         let a = c.on_p();
