@@ -66,12 +66,45 @@ pub(crate) unsafe fn vtable(h: usize) -> &'static VTable {
 /// a register, a global, TLS), from a manual allocation reachable from one, or from
 /// another live object. Mutate through cells ([`GcCell`](crate::GcCell),
 /// [`GcRefCell`](crate::GcRefCell)).
+///
+/// `Gc<T>` is 8-aligned (`#[repr(align(8))]`; its size and `Option<Gc<T>>`'s niche are
+/// those of a pointer): the collector scans memory only at aligned words, so a `Gc` at
+/// an unaligned offset would be invisible. A `#[repr(packed)]` type therefore cannot
+/// hold one (error E0588):
+///
+/// ```compile_fail,E0588
+/// use gort_gc::Gc;
+/// #[repr(C, packed)]
+/// struct Packed {
+///     g: Gc<u64>,
+///     tag: u8,
+/// }
+/// ```
+///
+/// while the same struct without `packed` compiles:
+///
+/// ```
+/// use gort_gc::Gc;
+/// #[repr(C)]
+/// struct Unpacked {
+///     g: Gc<u64>,
+///     tag: u8,
+/// }
+/// ```
+#[repr(align(8))]
 pub struct Gc<T: Trace + 'static> {
     /// The value (inside the object, `OFFSET` bytes after its header).
     ptr: NonNull<T>,
     /// `Gc<T>` shares a `T`.
     _marker: PhantomData<T>,
 }
+
+// A `Gc` is one aligned pointer word, and `Option<Gc<T>>` uses the null niche.
+const _: () = {
+    assert!(core::mem::size_of::<Gc<u64>>() == core::mem::size_of::<usize>());
+    assert!(core::mem::align_of::<Gc<u8>>() == 8);
+    assert!(core::mem::size_of::<Option<Gc<u64>>>() == core::mem::size_of::<usize>());
+};
 
 impl<T: Trace + 'static> Clone for Gc<T> {
     #[inline]
