@@ -791,7 +791,11 @@ impl Sched {
     fn checkdead(&self, l: &Locked) {
         // While the world is stopped every M parks, and a plain thread holding it is no M
         // (Go's stopping M counts as running): not a deadlock.
-        if self.is_shutdown() || crate::stw::gcwaiting() {
+        if self.is_shutdown() {
+            return;
+        }
+        #[cfg(not(loom))]
+        if crate::stw::gcwaiting() {
             return;
         }
         // A pending timer will wake someone (Go's checkdead looks at every P's timers):

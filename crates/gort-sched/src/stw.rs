@@ -125,9 +125,12 @@ pub fn stop_the_world(reason: &'static str) -> Result<WorldStopped, Error> {
     if HOLDS_WORLD.with(core::cell::Cell::get) {
         return Err(Error::NestedStopTheWorld);
     }
+    // The registry lock is taken first: its contended path waits inside `syscall`, which
+    // may switch to g0, and a no-preemption section must not span a switch. Being stopped
+    // in place between the two holds nothing g0 or sysmon needs (only stoppers take it).
     let scheds = acquire_scheds();
-    HOLDS_WORLD.with(|h| h.set(true));
     let no_preempt = NoPreempt::new();
+    HOLDS_WORLD.with(|h| h.set(true));
     let caller = match (current_m(), crate::m::current_g()) {
         (Some(m), Some(g)) if !m.p.get().is_null() => Some((m, m.p.get(), g)),
         _ => None,

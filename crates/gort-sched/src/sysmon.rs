@@ -218,7 +218,13 @@ fn run_hooks(now: u64, last: &mut Vec<u64>) {
     if HOOK_COUNT.load(static_atomic::Ordering::Acquire) == 0 {
         return;
     }
-    let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // try_lock: a goroutine stopped in place inside `add_sysmon_hook` must not stall sysmon
+    // (which hands its P off); the hooks run on a later tick instead.
+    let hooks: Vec<Hook> = match HOOKS.try_lock() {
+        Ok(h) => h.clone(),
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().clone(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
     last.resize(hooks.len(), now);
     for (i, (period, f)) in hooks.iter().enumerate() {
         let period = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);

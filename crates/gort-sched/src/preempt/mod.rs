@@ -341,10 +341,13 @@ pub(crate) fn release_at_shutdown(sched: &Sched, p: *mut P) -> bool {
     let Some(m) = waiting else { return false };
     // SAFETY: Ms live as long as the scheduler.
     let mr = unsafe { &*m };
-    if !mr.nextp.load(Ordering::Acquire).is_null() {
+    if mr
+        .nextp
+        .compare_exchange(ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         return false; // already handed one
     }
-    mr.nextp.store(p, Ordering::Release);
     wake(mr);
     true
 }
@@ -465,11 +468,13 @@ unsafe fn preempt_here(uctx: *mut libc::ucontext_t) {
     // SAFETY: this thread's own cell.
     unsafe { ptr::write_volatile(m.p.as_ptr(), ptr::null_mut()) };
     pre.futex.store(0, Ordering::SeqCst);
-    pre.state.store(PARKED, Ordering::SeqCst);
-    PENDING.fetch_add(1, Ordering::AcqRel);
     pr.syscalltick.fetch_add(1, Ordering::Relaxed);
-    // Publishes the P: sysmon or stop-the-world may take it from here.
-    pr.status.store(PStatus::Syscall as u32, Ordering::Release);
+    // Publishes the P first (sysmon, `retake` or stop-the-world may take it from here),
+    // then the M: `handoff_pending` then always finds the P takeable unless someone took
+    // it already, never an ownerless P still marked `Running`.
+    pr.status.store(PStatus::Syscall as u32, Ordering::SeqCst);
+    PENDING.fetch_add(1, Ordering::AcqRel);
+    pre.state.store(PARKED, Ordering::SeqCst);
     // Wait for a P (handed over by `startlockedm` through `nextp`).
     let np = loop {
         pre.futex.store(0, Ordering::SeqCst);
