@@ -147,13 +147,14 @@ unsafe impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
     }
 }
 
-// SAFETY: traces every key and value.
-unsafe impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
-    const NO_TRACE: bool = K::NO_TRACE && V::NO_TRACE;
+// SAFETY: traces the hasher and every key and value.
+unsafe impl<K: Trace, V: Trace, S: Trace> Trace for HashMap<K, V, S> {
+    const NO_TRACE: bool = K::NO_TRACE && V::NO_TRACE && S::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
         if Self::NO_TRACE {
             return;
         }
+        self.hasher().trace(t);
         for (k, v) in self {
             k.trace(t);
             v.trace(t);
@@ -161,17 +162,27 @@ unsafe impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
     }
 }
 
-// SAFETY: traces every element.
-unsafe impl<T: Trace, S> Trace for HashSet<T, S> {
-    const NO_TRACE: bool = T::NO_TRACE;
+// SAFETY: traces the hasher and every element.
+unsafe impl<T: Trace, S: Trace> Trace for HashSet<T, S> {
+    const NO_TRACE: bool = T::NO_TRACE && S::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
         if Self::NO_TRACE {
             return;
         }
+        self.hasher().trace(t);
         for x in self {
             x.trace(t);
         }
     }
+}
+
+no_trace!(std::hash::RandomState);
+
+// SAFETY: a `BuildHasherDefault` holds no value (only a `PhantomData<fn() -> H>`).
+unsafe impl<H> Trace for core::hash::BuildHasherDefault<H> {
+    const NO_TRACE: bool = true;
+    #[inline]
+    fn trace(&self, _: &mut Tracer<'_>) {}
 }
 
 // SAFETY: traces the value if present.

@@ -8,7 +8,8 @@
     reason = "test code"
 )]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::atomic::{AtomicUsize, Ordering}; // tidy: allow(std-sync) (test counters)
 use std::sync::{Mutex, MutexGuard, OnceLock}; // tidy: allow(std-sync) (test serialisation)
 use std::time::{Duration, Instant};
@@ -291,6 +292,55 @@ fn explicit_root_ranges_are_roots() {
     gc();
     wait_finalizers();
     assert_eq!(DROPS.load(Ordering::SeqCst), before + 1);
+}
+
+/// A hash map's hasher that holds a `Gc`.
+struct GcHasher(Gc<Node>);
+
+impl BuildHasher for GcHasher {
+    type Hasher = DefaultHasher;
+    fn build_hasher(&self) -> DefaultHasher {
+        DefaultHasher::new()
+    }
+}
+
+// SAFETY: traces its only Gc field.
+unsafe impl Trace for GcHasher {
+    fn trace(&self, t: &mut Tracer<'_>) {
+        self.0.trace(t);
+    }
+}
+
+#[test]
+fn hash_map_and_set_hashers_are_traced() {
+    let _s = serial();
+    let h = host();
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    // std's hashers hold no Gc: such maps of plain data stay noscan.
+    const {
+        assert!(<HashMap<u32, u32> as Trace>::NO_TRACE);
+        assert!(<HashSet<u32, BuildHasherDefault<DefaultHasher>> as Trace>::NO_TRACE);
+        assert!(!<HashMap<u32, u32, GcHasher> as Trace>::NO_TRACE);
+        assert!(!<HashSet<u32, GcHasher> as Trace>::NO_TRACE);
+    }
+    type Maps = (Gc<HashMap<u32, u32, GcHasher>>, Gc<HashSet<u32, GcHasher>>);
+    // The only path to the two nodes is through the hashers of a map and a set rooted
+    // by an explicit range over a manual Box.
+    let keep: Box<Maps> = on_thread(|| {
+        let mut m = HashMap::with_hasher(GcHasher(node(1, &DROPS)));
+        m.insert(1, 2);
+        let mut s = HashSet::with_hasher(GcHasher(node(2, &DROPS)));
+        s.insert(3);
+        Box::new((Gc::new(m), Gc::new(s)))
+    });
+    h.add_root(&*keep as *const Maps as usize, core::mem::size_of::<Maps>());
+    collect();
+    collect();
+    assert_eq!(DROPS.load(Ordering::SeqCst), 0, "a hasher's Gc was freed");
+    assert_eq!(keep.0.hasher().0.id, 1);
+    assert_eq!(keep.1.hasher().0.id, 2);
+    assert_eq!(keep.0.get(&1), Some(&2));
+    h.clear_roots();
 }
 
 #[test]
