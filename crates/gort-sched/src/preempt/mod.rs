@@ -105,6 +105,9 @@ pub(crate) struct MPreempt {
 impl MPreempt {
     /// The state of an M created on the calling thread.
     pub(crate) fn for_current_thread() -> MPreempt {
+        // Not under loom: gort-stack's pool is loom-modelled there, and a thread-local
+        // that remembers the install across model executions would make them differ.
+        #[cfg(not(loom))]
         ensure_alt_stack();
         MPreempt {
             // SAFETY: gettid has no preconditions.
@@ -596,12 +599,15 @@ fn thread_stack_bounds() -> Option<(usize, usize)> {
 /// Size of the alternate signal stack an M gets: the SIGURG handler sleeps on it, and
 /// while it does a collector's suspend signal may nest on it too; with AVX-512 state each
 /// kernel frame is over 3 KiB, more than std's 8 KiB stack comfortably holds.
+#[cfg(not(loom))]
 const ALT_STACK_SIZE: usize = 64 * 1024;
 
 /// An alternate signal stack this module installed for its thread (a guarded segment
 /// from gort-stack's pool).
+#[cfg(not(loom))]
 struct AltStack(core::cell::RefCell<Option<gort_stack::Stack>>);
 
+#[cfg(not(loom))]
 impl Drop for AltStack {
     fn drop(&mut self) {
         let Some(stack) = self.0.get_mut().take() else {
@@ -625,6 +631,7 @@ impl Drop for AltStack {
     }
 }
 
+#[cfg(not(loom))]
 std::thread_local! {
     static ALT: AltStack = const { AltStack(core::cell::RefCell::new(None)) };
 }
@@ -632,6 +639,7 @@ std::thread_local! {
 /// Gives the calling thread (a new M) an alternate signal stack of [`ALT_STACK_SIZE`]
 /// if its current one is smaller (std's threads get 8 KiB). The previous one's owner
 /// still frees its own; ours goes back to the pool at thread exit.
+#[cfg(not(loom))]
 fn ensure_alt_stack() {
     let _ = ALT.try_with(|alt| {
         let Ok(mut slot) = alt.0.try_borrow_mut() else {
