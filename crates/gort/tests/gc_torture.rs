@@ -577,3 +577,27 @@ case!(memory_returns, || {
         after.heap_alloc
     );
 });
+
+case!(collects_while_a_plain_thread_dumps_goroutines, || {
+    // A goroutine dump copies every scheduler's goroutine list under its `allg` lock; a
+    // collector that read the list under that lock after stopping threads hung when the
+    // dumping thread was stopped holding it (sysmon's wait stamps do the same).
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let v: Vec<Gc<Obj>> = (0..64).map(make).collect();
+    let dumper = std::thread::spawn(|| {
+        let mut dumps = 0u64;
+        while !STOP.load(Ordering::Relaxed) {
+            assert!(gort_sched::debug::goroutines().contains("goroutine "));
+            dumps += 1;
+        }
+        dumps
+    });
+    for _ in 0..1000 {
+        gort::gc::gc();
+    }
+    STOP.store(true, Ordering::Relaxed);
+    assert!(dumper.join().unwrap() > 0);
+    for (i, g) in v.iter().enumerate() {
+        verify_chain(*g, i as u64, 1);
+    }
+});

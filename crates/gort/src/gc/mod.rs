@@ -39,9 +39,12 @@
 //! 1. Stop: gather what allocates first (the thread handshake's buffers, the data
 //!    segments from `dl_iterate_phdr`, the mark worker threads); then
 //!    `gort_sched::stop_the_world` (every P stops: goroutines at safe points or
-//!    preempted by SIGURG); then gort-gc's SIGPWR handshake stops every other thread of
-//!    the process (Ms, sysmon, goroutines inside `gort::syscall`, plain `std::thread`s)
-//!    except the mark workers.
+//!    preempted by SIGURG); then every scheduler's `allg` lock is taken (sysmon and
+//!    dumps copy the list under it) and the collecting thread's `WORLD` slot is filled;
+//!    then gort-gc's SIGPWR handshake stops every other thread of the process (Ms,
+//!    sysmon, goroutines inside `gort::syscall`, plain `std::thread`s) except the mark
+//!    workers. From there to the restart the host allocates nothing and takes no lock a
+//!    stopped thread may hold.
 //! 2. Roots: every stopped goroutine's stack from its saved stack pointer (and the
 //!    signal context of one preempted in place); every stopped thread's saved
 //!    registers, its stack from its stack pointer — to the top of the goroutine stack

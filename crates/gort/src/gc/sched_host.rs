@@ -95,6 +95,12 @@ fn fatal(msg: core::fmt::Arguments<'_>) -> ! {
 // the event's lock, which wake_all takes before broadcasting.
 unsafe impl Host for SchedHost {
     fn stop_the_world(&self) {
+        // Everything that allocates or takes a lock a stopped thread may hold happens
+        // before `stop_threads`: the root finder's buffers, the workers, this thread's
+        // `WORLD` slot (its first use registers a TLS destructor: calloc and the loader
+        // lock), and every scheduler's `allg` lock (sysmon, dumps and schedtrace copy
+        // `allg` under it; for_each_root_range reads it with the threads stopped).
+        WORLD.with(|w| drop(w.borrow_mut().take()));
         let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = roots.prepare(&[]) {
             fatal(format_args!("runtime: GC cannot find its roots: {e}"));
@@ -102,15 +108,16 @@ unsafe impl Host for SchedHost {
         let mut exempt = self.exempt.lock().unwrap_or_else(|e| e.into_inner());
         let want = self.num_workers().saturating_sub(1).min(MAX_WORKERS);
         self.workers.ensure(want, &mut exempt);
-        let world = match gort_sched::stop_the_world("GC") {
+        let mut world = match gort_sched::stop_the_world("GC") {
             Ok(w) => w,
             Err(e) => fatal(format_args!("runtime: GC cannot stop the world: {e}")),
         };
+        world.lock_allg();
+        WORLD.with(|w| *w.borrow_mut() = Some(world));
         if let Err(e) = roots.stop_threads(&exempt) {
-            drop(world);
+            drop(WORLD.with(|w| w.borrow_mut().take()));
             fatal(format_args!("runtime: GC cannot stop the world: {e}"));
         }
-        WORLD.with(|w| *w.borrow_mut() = Some(world));
     }
 
     fn start_the_world(&self) {
@@ -118,7 +125,7 @@ unsafe impl Host for SchedHost {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .resume_threads();
-        // Dropping the world restarts the schedulers.
+        // Dropping the world releases the allg locks and restarts the schedulers.
         let world = WORLD.with(|w| w.borrow_mut().take());
         drop(world);
     }
