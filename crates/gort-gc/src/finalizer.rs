@@ -9,8 +9,11 @@ use crate::sync::static_atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// One cycle's objects awaiting `Drop`, in mmap memory (made with the world stopped).
 #[derive(Debug)]
-struct Batch {
-    /// The next (younger) batch. Written by the runner with the world stopped.
+pub(crate) struct Batch {
+    /// The next (younger) batch; null while none, or [`sealed`] once the finalizer
+    /// goroutine retires this batch (then the runner links no batch behind it). Atomic;
+    /// the runner CASes null -> batch (world stopped), the finalizer goroutine CASes
+    /// null -> sealed. Never changes after it is non-null.
     next: AtomicPtr<Batch>,
     /// Object bases. Immutable once the batch is linked.
     items: RawVec<usize>,
@@ -20,11 +23,23 @@ struct Batch {
     finished: AtomicUsize,
 }
 
+/// The `next` of a retired batch: no batch may be linked behind it.
+fn sealed() -> *mut Batch {
+    core::ptr::dangling_mut::<Batch>()
+}
+
 /// A FIFO of batches: the runner appends (world stopped), the finalizer goroutine
 /// consumes from the head. Because the runner only runs while the finalizer goroutine
 /// is stopped, every state the runner sees is one between two of the goroutine's
 /// atomic steps, and each such state keeps every queued object marked (see
 /// [`FinQueue::mark_roots`]).
+///
+/// Retiring the finished head batch `b` is two steps, so that a batch the runner
+/// appends between them is never lost: (1) CAS `b.next` null -> sealed (if a batch was
+/// linked there instead, `head` moves to it); (2) CAS `head` b -> null. A runner that
+/// finds the tail sealed (the goroutine is stopped between the steps) sets `head` to
+/// its new batch itself, which makes step 2 fail; either way the goroutine then frees
+/// `b`, which is no longer on the list.
 #[derive(Debug)]
 pub(crate) struct FinQueue {
     /// Oldest batch (null: empty). Atomic; the runner sets it when empty, the finalizer
@@ -64,14 +79,26 @@ impl FinQueue {
             finished: AtomicUsize::new(0),
         });
         self.pending.fetch_add(bases.len(), Ordering::AcqRel);
+        let t = self.tail.load(Ordering::Relaxed);
+        self.tail.store(b, Ordering::Relaxed);
         if self.head.load(Ordering::Acquire).is_null() {
-            self.tail.store(b, Ordering::Relaxed);
             self.head.store(b, Ordering::Release);
         } else {
-            let t = self.tail.load(Ordering::Relaxed);
-            // SAFETY: with `head` non-null, `tail` is the youngest live batch.
-            unsafe { (*t).next.store(b, Ordering::Release) };
-            self.tail.store(b, Ordering::Relaxed);
+            // SAFETY: with `head` non-null, `tail` is the youngest batch still on the
+            // list (the finalizer goroutine frees a batch only after unlinking it, and
+            // it is stopped).
+            let linked = unsafe { &(*t).next }.compare_exchange(
+                core::ptr::null_mut(),
+                b,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if linked.is_err() {
+                // Sealed: `t` is the head being retired, stopped between its two
+                // steps. The new batch becomes the head; the goroutine's CAS of
+                // `head` from `t` to null then fails and it just frees `t`.
+                self.head.store(b, Ordering::Release);
+            }
         }
     }
 
@@ -95,6 +122,9 @@ impl FinQueue {
                 t.mark_gc(base);
             }
             b = batch.next.load(Ordering::Acquire);
+            if b == sealed() {
+                break;
+            }
         }
     }
 
@@ -137,12 +167,55 @@ impl FinQueue {
                 self.pending.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
-            let next = batch.next.load(Ordering::Acquire);
-            self.head.store(next, Ordering::Release);
-            // SAFETY: unlinked; the runner never reads a batch off the list (with
-            // `head` null it ignores `tail`), and nothing else holds it.
-            unsafe { mmap_free(b) };
+            self.retire(b, || {});
         }
+    }
+
+    /// The oldest batch (null: empty).
+    #[cfg(test)]
+    pub(crate) fn head_for_test(&self) -> *mut Batch {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Batches on the list (the caller stands in for the stopped finalizer goroutine).
+    #[cfg(test)]
+    pub(crate) fn len_for_test(&self) -> usize {
+        let mut n = 0;
+        let mut b = self.head.load(Ordering::Acquire);
+        while !b.is_null() && b != sealed() {
+            n += 1;
+            // SAFETY: batches on the list are live; the test is the only user.
+            b = unsafe { &(*b).next }.load(Ordering::Acquire);
+        }
+        n
+    }
+
+    /// Unlinks the finished head batch `b` and frees it (see the type's docs);
+    /// `between` runs between the two steps (tests put a push there).
+    pub(crate) fn retire(&self, b: *mut Batch, between: impl FnOnce()) {
+        // SAFETY: `b` is the head, live until this goroutine frees it below.
+        let next = unsafe { &(*b).next };
+        match next.compare_exchange(
+            core::ptr::null_mut(),
+            sealed(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Err(n) => self.head.store(n, Ordering::Release),
+            Ok(_) => {
+                between();
+                // Failing means a runner found `b` sealed and made its batch the head.
+                let _ = self.head.compare_exchange(
+                    b,
+                    core::ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
+        // SAFETY: unlinked (`head` moved past it and no batch links to it); the runner
+        // reads only batches on the list, and nothing else holds it.
+        unsafe { mmap_free(b) };
     }
 }
 
