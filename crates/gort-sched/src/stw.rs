@@ -480,16 +480,34 @@ impl<'a> GInfo<'a> {
     /// the saved stack pointer to the top of its stack; for one preempted in place, from
     /// the interrupted stack pointer (less the red zone) up, plus the signal context
     /// holding its registers; for a parked goroutine whose stack is compacted
-    /// (`compactparked`), the buffer holding the copy. Nothing for a goroutine in a syscall (its thread is live;
-    /// scan it from the thread's stack pointer, see [`GInfo::stack_segments`]), for the
-    /// caller (it scans itself), or for one that has not started.
+    /// (`compactparked`), the buffer holding the copy. For a goroutine in a syscall, from
+    /// its last saved SP to the top (its thread may be on g0 after leaving the call; the
+    /// collector also scans the thread from its stack pointer, see
+    /// [`GInfo::stack_segments`]). Nothing for the caller (it scans itself) or for one
+    /// that has not started.
     pub fn for_each_stack_range(&self, mut f: impl FnMut(usize, usize)) {
-        if self.in_syscall || self.is_current {
+        if self.is_current {
             return;
         }
-        let Some((_, base)) = self.bounds() else {
+        let Some((limit, base)) = self.bounds() else {
             return;
         };
+        if self.in_syscall {
+            // Its thread may have left the call and switched to g0 (no P to return to):
+            // the live words are then below its freshly saved SP, which the thread's own
+            // scan (on g0) misses. A conservative superset either way: from the saved SP
+            // (or the whole stack if it lies outside), overlapping the thread's scan.
+            // SAFETY: a word read of the saved context, which only this G's M writes (its
+            // thread is stopped by the collector when the ranges are used).
+            let sp = unsafe { (*self.g.ctx.get()).sp() };
+            let lo = if (limit..base).contains(&sp) {
+                sp
+            } else {
+                limit
+            };
+            f(lo, base);
+            return;
+        }
         if let Some((sp, (u0, u1))) = self.frame {
             f(sp, base);
             f(u0, u1);
