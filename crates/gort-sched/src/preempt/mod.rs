@@ -165,7 +165,7 @@ impl Drop for NoPreempt {
 /// Registers a hook asked by the SIGURG handler before stopping a goroutine: if it
 /// returns true, the goroutine is not preempted this time (sysmon retries later). It runs
 /// in a signal handler on the interrupted thread: it must be async-signal-safe (read a
-/// thread-local flag, e.g. "inside the allocator"). The facade installs gort-alloc's.
+/// thread-local flag, e.g. "inside the allocator"; gort-alloc has none to offer yet).
 pub fn set_async_preempt_veto(f: Option<fn() -> bool>) {
     VETO.store(
         f.map_or(ptr::null_mut(), |f| f as *mut ()),
