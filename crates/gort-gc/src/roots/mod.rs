@@ -13,7 +13,10 @@
 //! 2. [`Roots::stop_threads`] — list `/proc/self/task` with `getdents64`, write each
 //!    thread's id into a free slot (state `SIGNALLED`), `tgkill` it with `SIGPWR`. The
 //!    handler (async-signal-safe: atomics, `gettid`, `futex`) finds its slot, copies the
-//!    general and xmm registers and the stack pointer out of its `ucontext`, reads its
+//!    general and xmm registers and the stack pointer out of its `ucontext`, notes where
+//!    its whole saved vector state lies (the `XSAVE` area in the signal frame:
+//!    `_fpx_sw_bytes.xstate_size` bytes, ymm/zmm upper halves and zmm16-31 included,
+//!    which glibc's EVEX `memmove` uses; else the 512-byte `FXSAVE` area), reads its
 //!    thread pointer (`%fs:0`), moves the slot to `STOPPED`, wakes the stopper and
 //!    futex-waits for the restart epoch to change. The stopper waits for every answer,
 //!    dropping threads that exited (`tgkill(tid, 0)` says `ESRCH`), and re-lists the
@@ -24,9 +27,9 @@
 //!    grows it and tries again. Nothing in this window allocates or takes a lock another
 //!    thread could hold (a stopped thread may hold the malloc or the loader lock).
 //! 3. [`Roots::for_each_range`] — with threads stopped: for each stopped thread its
-//!    saved registers, its stack from the saved SP (less the 128-byte red zone) to the top
-//!    of the goroutine stack segment holding it (asked of the host) or else of the mapping
-//!    holding it, and its static TLS block and thread control block around the thread
+//!    saved registers and vector state, its stack from the saved SP (less the 128-byte
+//!    red zone) to the top of the goroutine stack segment holding it (asked of the host)
+//!    or else of the mapping holding it, and its static TLS block and thread control block around the thread
 //!    pointer, clamped to the mapping; the same for the caller with its callee-saved
 //!    registers spilled ([`with_spilled_registers`]); the data segments.
 //! 4. [`Roots::resume_threads`] — clear the slots (stale register values would retain
@@ -206,6 +209,9 @@ impl Roots {
         self.stopper.for_each_stopped(|t| {
             let regs = t.registers.as_ptr() as usize;
             f(regs, regs + size_of_val(t.registers), RootKind::Registers);
+            if !t.fp_state.is_empty() {
+                f(t.fp_state.start, t.fp_state.end, RootKind::Registers);
+            }
             self.thread_ranges(t.sp, t.thread_pointer, segment_of, f);
         });
         with_spilled_registers(|regs, sp| {

@@ -157,6 +157,98 @@ fn a_value_in_another_threads_register_is_reported() {
     assert!(found);
 }
 
+/// Keeps `v` only in the upper half of ymm0 (no general register, no memory) until
+/// `*stop` is set, then returns it.
+///
+/// # Safety
+///
+/// The CPU has AVX; `stop` is valid for reads while this runs.
+#[target_feature(enable = "avx")]
+unsafe fn hold_in_ymm_upper(v: usize, stop: *const AtomicBool) -> usize {
+    let out: usize;
+    // SAFETY: AVX is present (the caller's contract); reads only the flag; the vector
+    // registers it writes are declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "vmovq xmm1, {v}",
+            "vinsertf128 ymm0, ymm0, xmm1, 1",
+            "vpxor xmm1, xmm1, xmm1",
+            "xor {v:e}, {v:e}",
+            "2:",
+            "cmp byte ptr [{flag}], 0",
+            "je 2b",
+            "vextractf128 xmm1, ymm0, 1",
+            "vmovq {v}, xmm1",
+            v = inout(reg) v => out,
+            flag = in(reg) stop,
+            out("ymm0") _,
+            out("ymm1") _,
+            options(nostack, readonly),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_value_in_the_upper_half_of_another_threads_ymm_register_is_reported() {
+    if !std::arch::is_x86_feature_detected!("avx") {
+        eprintln!("no AVX: nothing to test");
+        return;
+    }
+    let _serial = serial();
+    let needle = pattern(7);
+    let ready = std::sync::Arc::new(Barrier::new(2)); // tidy: allow(std-sync) test-only
+    let stop = std::sync::Arc::new(AtomicBool::new(false)); // tidy: allow(std-sync) test-only
+    let tid = std::sync::Arc::new(AtomicUsize::new(0)); // tidy: allow(std-sync) test-only
+    let t = {
+        let (ready, stop, tid) = (ready.clone(), stop.clone(), tid.clone());
+        std::thread::spawn(move || {
+            tid.store(current_tid() as usize, Ordering::Release);
+            ready.wait();
+            // SAFETY: AVX was detected; the flag lives in the Arc this thread holds.
+            unsafe { hold_in_ymm_upper(core::hint::black_box(needle ^ 1) ^ 1, &raw const *stop) }
+        })
+    };
+    ready.wait();
+    let tid = tid.load(Ordering::Acquire) as u32;
+    let mut roots = Roots::new();
+    roots.prepare(&[]).unwrap();
+    // The thread's own records are searched (the collecting thread's spilled registers
+    // may hold the needle too). It may not have entered its loop yet: retry.
+    let (mut in_fp_state, mut reported, mut fp_bytes) = (false, false, 0);
+    for _ in 0..50 {
+        roots.stop_threads(&[]).unwrap();
+        let mut range = 0..0;
+        roots.for_each_stopped(|t| {
+            if t.tid == tid {
+                range = t.fp_state.clone();
+            }
+        });
+        fp_bytes = range.len();
+        in_fp_state = range.clone().step_by(8).any(|p| {
+            // SAFETY: the thread's saved state stays readable while it is stopped.
+            unsafe { core::ptr::read_volatile(p as *const usize) == needle }
+        });
+        reported = false;
+        roots.for_each_range(&|_| None, &mut |s, e, k| {
+            reported |= k == RootKind::Registers && s == range.start && e == range.end;
+        });
+        roots.resume_threads();
+        if in_fp_state {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Release);
+    assert_eq!(t.join().unwrap(), needle);
+    assert!(
+        fp_bytes > 512,
+        "only the FXSAVE area was recorded ({fp_bytes} bytes)"
+    );
+    assert!(in_fp_state, "ymm0's upper half is not in the saved state");
+    assert!(reported, "the saved vector state is not reported as a root");
+}
+
 thread_local! {
     static TLS_WORD: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }

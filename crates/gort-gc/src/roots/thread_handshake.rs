@@ -69,6 +69,12 @@ pub(crate) struct Slot {
     thread_pointer: AtomicUsize,
     /// The interrupted register file. Written by the handler before `STOPPED`.
     regs: [AtomicUsize; SAVED_WORDS],
+    /// Address of the interrupted thread's saved FPU/vector state (the `XSAVE` area the
+    /// kernel put in the signal frame; `fpregs` of the `ucontext`), or 0. Written by the
+    /// handler before `STOPPED`; the frame stays valid while the handler waits.
+    fp_state: AtomicUsize,
+    /// Bytes of that area (see [`fp_state_len`]).
+    fp_state_len: AtomicUsize,
 }
 
 impl Slot {
@@ -78,6 +84,8 @@ impl Slot {
             sp: AtomicUsize::new(0),
             thread_pointer: AtomicUsize::new(0),
             regs: core::array::from_fn(|_| AtomicUsize::new(0)),
+            fp_state: AtomicUsize::new(0),
+            fp_state_len: AtomicUsize::new(0),
         }
     }
 }
@@ -160,7 +168,7 @@ fn slots() -> &'static [Slot] {
 }
 
 /// A stopped thread's record, read after it answered.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct StoppedThread<'a> {
     /// Its kernel thread id.
     pub tid: u32,
@@ -170,6 +178,10 @@ pub struct StoppedThread<'a> {
     pub thread_pointer: usize,
     /// Its register file when the signal arrived ([`SAVED_WORDS`] words).
     pub registers: &'a [AtomicUsize; SAVED_WORDS],
+    /// Its whole saved FPU/vector state (x87, xmm, ymm/zmm upper halves, zmm16-31, ...)
+    /// as `start..end` in its signal frame, readable until it resumes; empty if the
+    /// kernel gave none.
+    pub fp_state: core::ops::Range<usize>,
 }
 
 /// The stopper's side: holds `BUSY` from a successful [`Stopper::stop`] to
@@ -310,6 +322,10 @@ impl Stopper {
                     sp: s.sp.load(Ordering::Relaxed),
                     thread_pointer: s.thread_pointer.load(Ordering::Relaxed),
                     registers: &s.regs,
+                    fp_state: {
+                        let start = s.fp_state.load(Ordering::Relaxed);
+                        start..start + s.fp_state_len.load(Ordering::Relaxed)
+                    },
                 });
             }
         }
@@ -340,6 +356,8 @@ impl Stopper {
         for s in table {
             s.sp.store(0, Ordering::Relaxed);
             s.thread_pointer.store(0, Ordering::Relaxed);
+            s.fp_state.store(0, Ordering::Relaxed);
+            s.fp_state_len.store(0, Ordering::Relaxed);
             for r in &s.regs {
                 r.store(0, Ordering::Relaxed);
             }
@@ -448,6 +466,14 @@ fn record(slot: &Slot, ctx: *mut c_void) {
         r.store(g[i] as usize, Ordering::Relaxed);
     }
     let fp = uc.uc_mcontext.fpregs;
+    slot.fp_state.store(fp as usize, Ordering::Relaxed);
+    let len = if fp.is_null() {
+        0
+    } else {
+        // SAFETY: a non-null `fpregs` of the signal being handled.
+        unsafe { fp_state_len(fp.cast()) }
+    };
+    slot.fp_state_len.store(len, Ordering::Relaxed);
     if !fp.is_null() {
         // SAFETY: a non-null `fpregs` points to the saved FPU state inside the same
         // signal frame, valid for the duration of the handler.
@@ -459,5 +485,46 @@ fn record(slot: &Slot, ctx: *mut c_void) {
             slot.regs[17 + 2 * i].store(lo as usize, Ordering::Relaxed);
             slot.regs[18 + 2 * i].store(hi as usize, Ordering::Relaxed);
         }
+    }
+}
+
+/// `FP_XSTATE_MAGIC1`: marks an `XSAVE` area in a signal frame (`_fpx_sw_bytes.magic1`).
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+/// `FP_XSTATE_MAGIC2`: the word the kernel writes right after the `XSAVE` area.
+const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+/// The legacy `FXSAVE` area's size: x87, mxcsr, xmm0-15.
+const FXSAVE_BYTES: usize = 512;
+/// Offset of `_fpx_sw_bytes` (the kernel's software-reserved words) in that area.
+const SW_BYTES: usize = 464;
+/// Largest `XSAVE` area believed (AMX tiles make it about 11 KiB today).
+const MAX_XSTATE: usize = 64 * 1024;
+
+/// Bytes of the saved FPU state at `fp` in a signal frame: `_fpx_sw_bytes.xstate_size`
+/// (the whole `XSAVE` area: ymm upper halves, zmm, zmm16-31, ...) when the kernel marked
+/// it with both magic words, else the 512-byte `FXSAVE` area. Async-signal-safe.
+///
+/// # Safety
+///
+/// `fp` is the non-null `fpregs` of the `ucontext` of a signal being handled.
+unsafe fn fp_state_len(fp: *const u8) -> usize {
+    // SAFETY: the frame holds at least the 512-byte FXSAVE area at `fp` (the caller's
+    // contract); `_fpx_sw_bytes` lies inside it, 4-byte aligned (the area is 64-byte
+    // aligned).
+    let (magic1, size) = unsafe {
+        (
+            fp.add(SW_BYTES).cast::<u32>().read(),
+            fp.add(SW_BYTES + 16).cast::<u32>().read() as usize,
+        )
+    };
+    if magic1 != FP_XSTATE_MAGIC1 || !(FXSAVE_BYTES..=MAX_XSTATE).contains(&size) {
+        return FXSAVE_BYTES;
+    }
+    // SAFETY: with magic1 set the kernel wrote `size` bytes of XSAVE area followed by
+    // the 4-byte MAGIC2 (`extended_size` = size + 4), all inside the frame.
+    let magic2 = unsafe { fp.add(size).cast::<u32>().read_unaligned() };
+    if magic2 == FP_XSTATE_MAGIC2 {
+        size
+    } else {
+        FXSAVE_BYTES
     }
 }
