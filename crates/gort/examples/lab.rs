@@ -134,8 +134,24 @@ fn run(cmd: Command) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-addr" | "-exit-after" if i + 1 < args.len() => i += 2,
+            other => {
+                eprintln!(
+                    "lab: unexpected argument {other:?}; accepted: -addr IP:PORT, -exit-after SECONDS"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
     let addr: SocketAddr = match flag("-addr") {
-        Some(a) => a.parse().expect("-addr takes HOST:PORT"),
+        Some(a) => a.parse().unwrap_or_else(|_| {
+            eprintln!("lab: -addr {a:?} is not an address; it takes IP:PORT, e.g. 127.0.0.1:6060");
+            std::process::exit(2)
+        }),
         None => match gort::dashboard::addr_from_env() {
             Ok(Some(a)) => a,
             Ok(None) => "127.0.0.1:6060".parse().unwrap(),
@@ -145,7 +161,12 @@ fn main() {
             }
         },
     };
-    let exit_after = flag("-exit-after").and_then(|s| s.parse::<u64>().ok());
+    let exit_after = flag("-exit-after").map(|s| {
+        s.parse::<u64>().unwrap_or_else(|_| {
+            eprintln!("lab: -exit-after {s:?} is not a number of seconds (e.g. -exit-after 30)");
+            std::process::exit(2)
+        })
+    });
     gort::run(move || {
         let commands = Chan::<Command>::new(64);
         let tx = commands.clone();
