@@ -79,9 +79,10 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Options:
 /// - `#[trace(crate = "path")]` on the type: where `Trace` and `Tracer` live (default
 ///   `::gort::gc`; a crate using gort-gc directly writes `crate = "::gort_gc"`).
-/// - `#[trace(unsafe_skip)]` on a field: do not trace it (for a field type without a
-///   `Trace` impl). The author promises the field never holds a `Gc`, directly or
-///   through anything it owns; a `Gc` hidden there may be freed while still reachable.
+/// - No field options: every field is traced (a skipped field could hide a `Gc` from
+///   the collector, and safe code must not be able to do that). A field whose type has
+///   no `Trace` impl goes in `gort::gc::Untraced<T>`, made by `unsafe fn
+///   Untraced::new`: the caller promises it never holds a `Gc`.
 ///
 /// Unions are refused: the collector could not know which field is live.
 ///

@@ -72,9 +72,9 @@ pub(crate) fn expand(input: DeriveInput) -> Result<TokenStream, Error> {
     };
 
     Ok(quote! {
-        // SAFETY: the generated `trace` visits every field not marked
-        // `#[trace(unsafe_skip)]` (whose author promised it holds no `Gc`), and
-        // `NO_TRACE` is true only when every such field's type is itself `NO_TRACE`.
+        // SAFETY: the generated `trace` visits every field (none can be skipped: a field
+        // type without a `Trace` impl goes in `Untraced`, whose `unsafe fn new` carries
+        // the promise), and `NO_TRACE` is true only when every field's type is `NO_TRACE`.
         #[automatically_derived]
         unsafe impl #impl_g #krate::Trace for #name #ty_g #where_clause {
             const NO_TRACE: bool = #no_trace;
@@ -90,7 +90,7 @@ pub(crate) fn expand(input: DeriveInput) -> Result<TokenStream, Error> {
 }
 
 /// A pattern binding the fields of a struct or variant (`{ a: __f0, .. }`, `(__f0, _)`,
-/// or nothing) and a `Trace::trace` call for each traced one.
+/// or nothing) and a `Trace::trace` call for each.
 fn destructure(
     fields: &Fields,
     krate: &Path,
@@ -99,18 +99,14 @@ fn destructure(
     let mut stmts = Vec::new();
     let mut pats = Vec::new();
     for (i, f) in fields.iter().enumerate() {
-        let skip = field_skip(&f.attrs)?;
+        reject_field_attrs(&f.attrs)?;
         let bind = format_ident!("__gort_f{}", i);
-        let pat = if skip {
-            quote!(_)
-        } else {
-            let ty = &f.ty;
-            types.push(ty.clone());
-            stmts.push(quote_spanned! {f.ty.span()=>
-                <#ty as #krate::Trace>::trace(#bind, tracer);
-            });
-            quote!(#bind)
-        };
+        let ty = &f.ty;
+        types.push(ty.clone());
+        stmts.push(quote_spanned! {f.ty.span()=>
+            <#ty as #krate::Trace>::trace(#bind, tracer);
+        });
+        let pat = quote!(#bind);
         pats.push(match &f.ident {
             Some(id) => quote!(#id: #pat),
             None => pat,
@@ -124,22 +120,18 @@ fn destructure(
     Ok((pat, stmts))
 }
 
-/// Whether a field carries `#[trace(unsafe_skip)]`; other options are errors.
-fn field_skip(attrs: &[syn::Attribute]) -> Result<bool, Error> {
-    let mut skip = false;
+/// Fields take no `#[trace(...)]` options. A field cannot be skipped: safe code could
+/// then hide a `Gc` from the collector. A field type without a `Trace` impl goes in
+/// `Untraced<T>`, made by an `unsafe fn` whose caller promises it never holds a `Gc`.
+fn reject_field_attrs(attrs: &[syn::Attribute]) -> Result<(), Error> {
     for a in attrs.iter().filter(|a| a.path().is_ident("trace")) {
         a.parse_nested_meta(|m| {
-            if m.path.is_ident("unsafe_skip") {
-                skip = true;
-                Ok(())
-            } else {
-                Err(m.error(
-                    "unknown field option: `#[trace(...)]` on a field accepts only `unsafe_skip`",
-                ))
-            }
+            Err(m.error(
+                "`#[trace(...)]` takes no field options: every field is traced; put a field whose type has no `Trace` impl in `gort::gc::Untraced` (made by `unsafe fn Untraced::new`, the promise that it never holds a `Gc`)",
+            ))
         })?;
     }
-    Ok(skip)
+    Ok(())
 }
 
 /// Variants take no `#[trace]` options.

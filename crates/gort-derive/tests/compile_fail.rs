@@ -95,7 +95,13 @@ const FAILS: &[(&str, &str, &str)] = &[
     (
         "#[derive(gort_derive::Trace)] struct S { #[trace(skip)] a: u32 }",
         "skip",
-        "on a field accepts only `unsafe_skip`",
+        "`#[trace(...)]` takes no field options",
+    ),
+    // Safe code must not hide a field (a `Gc` in it would be freed while reachable).
+    (
+        "#[derive(gort_derive::Trace)] struct S { #[trace(unsafe_skip)] a: String }",
+        "unsafe_skip",
+        "put a field whose type has no `Trace` impl in `gort::gc::Untraced`",
     ),
     (
         "#[derive(gort_derive::Trace)] #[trace(krate = \"x\")] struct S;",
@@ -133,13 +139,12 @@ mod exit_code {
 }
 
 mod derives {
-    use gort::gc::{Trace, Tracer};
+    use gort::gc::{Trace, Tracer, Untraced};
     #[derive(gort_derive::Trace)]
     pub struct Node<T> {
         pub v: T,
         pub next: Option<Box<Node<T>>>,
-        #[trace(unsafe_skip)]
-        pub name: String,
+        pub name: Untraced<String>,
     }
     #[derive(gort_derive::Trace)]
     pub struct List { pub next: Option<Box<List>>, pub v: u32 }
@@ -160,7 +165,7 @@ mod derives {
     pub fn count() -> usize {
         let mut t = Tracer(0, core::marker::PhantomData);
         Tuple(1, Ptr).trace(&mut t);
-        Node { v: Ptr, next: Some(Box::new(Node { v: Ptr, next: None, name: String::new() })), name: String::new() }.trace(&mut t);
+        Node { v: Ptr, next: Some(Box::new(Node { v: Ptr, next: None, name: Untraced(String::new()) })), name: Untraced(String::new()) }.trace(&mut t);
         let e: E<'_, u8> = E::C { x: 1 };
         e.trace(&mut t);
         t.0
@@ -190,6 +195,10 @@ pub mod gc {
         const NO_TRACE: bool = T::NO_TRACE;
         fn trace(&self, t: &mut Tracer<'_>) { (**self).trace(t) }
     }
+    /// A stand-in for gort's `Untraced`.
+    pub struct Untraced<T>(pub T);
+    // SAFETY: as gort's.
+    unsafe impl<T> Trace for Untraced<T> { const NO_TRACE: bool = true; fn trace(&self, _: &mut Tracer<'_>) {} }
     // SAFETY: a shared reference's target is traced by its owner.
     unsafe impl<T> Trace for &T { const NO_TRACE: bool = true; fn trace(&self, _: &mut Tracer<'_>) {} }
 }

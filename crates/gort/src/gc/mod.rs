@@ -67,7 +67,10 @@
 mod alloc_check;
 mod forcegc;
 mod sched_host;
+mod untraced;
 mod workers;
+
+pub use untraced::Untraced;
 
 pub use gort_derive::Trace;
 pub use gort_gc::{
