@@ -31,7 +31,8 @@
 //!    red zone) to the top of the goroutine stack segment holding it (asked of the host)
 //!    or else of the mapping holding it, and its static TLS block and thread control block around the thread
 //!    pointer, clamped to the mapping; the same for the caller with its callee-saved
-//!    registers spilled ([`with_spilled_registers`]); the data segments.
+//!    registers spilled ([`with_spilled_registers`]); the data segments, clamped to the
+//!    readable mappings read in step 2 (an object `dlclose`d after step 1 is gone).
 //! 4. [`Roots::resume_threads`] — clear the slots (stale register values would retain
 //!    garbage), bump the epoch and wake every handler, without waiting for them to run:
 //!    a handler's last touch of its slot is a compare-and-swap that fails once the slot
@@ -219,8 +220,11 @@ impl Roots {
             f(start, start + size_of_val(regs), RootKind::Registers);
             self.thread_ranges(sp, thread_pointer(), segment_of, f);
         });
+        // Clamped to the mappings read in the stopped window: an object unloaded
+        // (`dlclose`) between `prepare` and the stop left its segments unmapped.
         for r in &self.image.segments {
-            f(r.start, r.end, RootKind::Data);
+            self.maps
+                .for_each_readable_part(r.clone(), |lo, hi| f(lo, hi, RootKind::Data));
         }
     }
 

@@ -71,6 +71,22 @@ impl Maps {
             .map(|m| m.start..m.end)
     }
 
+    /// Calls `f(start, end)` for each part of `range` that lies in a readable mapping of
+    /// the last read (adjacent mappings give adjacent parts; gaps and unreadable
+    /// mappings are left out). Allocates nothing.
+    pub(crate) fn for_each_readable_part(
+        &self,
+        range: Range<usize>,
+        mut f: impl FnMut(usize, usize),
+    ) {
+        for m in self.lines().filter(|m| m.readable) {
+            let (lo, hi) = (m.start.max(range.start), m.end.min(range.end));
+            if lo < hi {
+                f(lo, hi);
+            }
+        }
+    }
+
     /// The parsed lines of the last read.
     fn lines(&self) -> impl Iterator<Item = Mapping> + '_ {
         self.buf[..self.len]
@@ -133,6 +149,25 @@ mod tests {
         assert_eq!(parse_line(b""), None);
         let l = b"1000-2000 ---p 00000000 00:00 0";
         assert!(!parse_line(l).is_some_and(|m| m.readable));
+    }
+
+    #[test]
+    fn clamps_a_range_to_the_readable_mappings() {
+        let text = b"1000-3000 rw-p 00000000 00:00 0\n3000-4000 rw-p 00000000 00:00 0\n\
+                     5000-6000 ---p 00000000 00:00 0\n6000-8000 r--p 00000000 00:00 0\n";
+        let maps = Maps {
+            buf: text.to_vec(),
+            len: text.len(),
+        };
+        let mut parts = Vec::new();
+        maps.for_each_readable_part(0x800..0x7000, |lo, hi| parts.push((lo, hi)));
+        assert_eq!(
+            parts,
+            [(0x1000, 0x3000), (0x3000, 0x4000), (0x6000, 0x7000)]
+        );
+        parts.clear();
+        maps.for_each_readable_part(0x4000..0x6000, |lo, hi| parts.push((lo, hi)));
+        assert!(parts.is_empty(), "{parts:x?}");
     }
 
     #[test]
