@@ -1,7 +1,7 @@
 //! `MockHost`: a `Host` over plain threads that stop cooperatively, for tests without a scheduler.
 
 use crate::host::{Event, Host, RootKind};
-use crate::sync::static_sync::{Mutex, MutexGuard};
+use crate::sync::static_sync::{StdMutex as Mutex, StdMutexGuard as MutexGuard};
 
 /// A test host: threads that hold `Gc`s register (their stacks become roots) and stop
 /// at [`MockHost::safepoint`] or while blocked in [`Host::block_until`]; tests may add

@@ -120,3 +120,4 @@ pub use page_heap::{DEFAULT_RETAINED_GOAL, HeapConfig, PageHeap};
 pub use persistent::{persistent_alloc, persistent_sys_bytes};
 pub use span::{Span, SpanState};
 pub use stats::HeapStats;
+pub use sync::runtime_lock;

@@ -91,6 +91,7 @@ fn direct(size: usize, align: usize) -> Result<NonNull<u8>, Error> {
 }
 
 fn lock() {
+    crate::sync::runtime_lock::enter();
     lock_rank::acquire(Rank::Persistent);
     let mut spins = 0u32;
     while LOCK
@@ -111,4 +112,5 @@ fn lock() {
 fn unlock() {
     LOCK.store(false, Ordering::Release);
     lock_rank::release(Rank::Persistent);
+    crate::sync::runtime_lock::exit();
 }

@@ -250,7 +250,7 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    gc::start();
+    runtime_start();
     let dashboard = dashboard::addr_from_env()?;
     let f = move || {
         let _dashboard = dashboard::start_from_env(dashboard);
@@ -273,8 +273,18 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    gc::start();
+    runtime_start();
     gort_sched::run_with(config, f)
+}
+
+/// What every run sets up before the scheduler starts: the preemption veto (a goroutine
+/// is never stopped asynchronously while its thread holds a lock of the page heap, the
+/// allocator or the collector — Go's `m.locks`/`mallocing` check; otherwise sysmon, the
+/// collector or another M allocating would wait on a holder that waits for a P) and the
+/// collector's host.
+fn runtime_start() {
+    gort_sched::set_async_preempt_veto(Some(gort_heap::runtime_lock::held));
+    gc::start();
 }
 
 /// Starts a goroutine running `f` (Go: `go f()`).

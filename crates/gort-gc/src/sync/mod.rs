@@ -31,5 +31,12 @@ pub(crate) mod static_atomic {
 /// them, never a marker with the world stopped.
 #[allow(unused_imports, reason = "not every crate uses every static lock")]
 pub(crate) mod static_sync {
-    pub(crate) use std::sync::{Mutex, MutexGuard, OnceLock};
+    /// Counted per thread (gort-heap's runtime locks): asynchronous preemption never stops
+    /// a goroutine holding one, so the collector never waits on a stopped holder.
+    pub(crate) use gort_heap::runtime_lock::{
+        RuntimeMutex as Mutex, RuntimeMutexGuard as MutexGuard,
+    };
+    pub(crate) use std::sync::OnceLock;
+    /// Plain std locks, for code that pairs them with a std `Condvar` (the mock host).
+    pub(crate) use std::sync::{Mutex as StdMutex, MutexGuard as StdMutexGuard};
 }

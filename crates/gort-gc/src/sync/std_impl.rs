@@ -5,7 +5,11 @@
 )]
 
 pub(crate) use std::hint::spin_loop;
-pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{Arc, Condvar};
+
+/// Locks are counted per thread (gort-heap's runtime locks), so asynchronous preemption
+/// can refuse to stop a holder.
+pub(crate) use gort_heap::runtime_lock::{RuntimeMutex as Mutex, RuntimeMutexGuard as MutexGuard};
 pub(crate) use std::thread;
 
 /// Atomics (std's).

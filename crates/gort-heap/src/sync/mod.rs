@@ -6,6 +6,8 @@
 //! [`static_atomic`] re-exports std's atomics for them under either cfg; the logic that
 //! matters is modelled on per-instance state.
 
+pub mod runtime_lock;
+
 #[cfg(not(loom))]
 mod std_impl;
 #[cfg(not(loom))]
