@@ -11,7 +11,7 @@
 //!    `/proc` buffers from the current thread count and mappings, walk the loaded objects
 //!    with `dl_iterate_phdr` (writable `PT_LOAD` minus RELRO; `PT_TLS` sizes).
 //! 2. [`Roots::stop_threads`] — list `/proc/self/task` with `getdents64`, write each
-//!    thread's id into a free slot (state `SIGNALLED`), `tgkill` it with `SIGPWR`. The
+//!    thread's id (but io_uring's kernel threads') into a free slot (state `SIGNALLED`), `tgkill` it with `SIGPWR`. The
 //!    handler (async-signal-safe: atomics, `gettid`, `futex`) finds its slot, copies the
 //!    general and xmm registers and the stack pointer out of its `ucontext`, notes where
 //!    its whole saved vector state lies (the `XSAVE` area in the signal frame:
@@ -45,7 +45,13 @@
 //! # Not done
 //!
 //! A thread that blocks `SIGPWR` (some libraries' helper threads block every signal)
-//! never answers: the stop fails with its id. A thread interrupted while running on its
+//! never answers: the stop fails with its id. io_uring's kernel threads (`iou-wrk-*`,
+//! `iou-sqp-*`, told by the kernel's `PF_IO_WORKER` task flag) are not stopped: they
+//! never run user code nor answer a signal. The dynamic TLS of `dlopen`ed modules
+//! (glibc mallocs it) and memory from any allocator but gort's are not roots: a `Gc`
+//! kept only there is freed. `SIGPWR` makes `epoll_wait`, `poll`, `select` and the
+//! other calls the kernel never restarts return `EINTR` in the threads it stops, even
+//! with `SA_RESTART`: plain threads must retry them. A thread interrupted while running on its
 //! signal stack has its signal stack scanned, not the stack it was interrupted on
 //! (the outer signal frame holding that stack pointer is on the signal stack, but the
 //! stack below is not followed). Only x86-64 Linux.

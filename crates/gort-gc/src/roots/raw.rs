@@ -167,6 +167,54 @@ pub(crate) fn for_each_task(buf: &mut [u8], mut f: impl FnMut(u32)) -> Result<()
     }
 }
 
+/// `PF_IO_WORKER` (linux/sched.h, 5.12+): the task is an io_uring worker (`iou-wrk-*`)
+/// or submission-poll (`iou-sqp-*`) thread.
+const PF_IO_WORKER: u32 = 0x10;
+
+/// Whether thread `tid` of this process is an io_uring kernel thread: it shares the
+/// address space but never runs user code and never handles a signal, so it is not
+/// stopped. Decided by the kernel's task flags (field 9 of `/proc/self/task/<tid>/stat`),
+/// not by the name, which any thread may set. Reads with raw system calls into stack
+/// buffers (no allocation, no lock); false when it cannot tell (the thread exited).
+pub(crate) fn is_io_worker(tid: u32) -> bool {
+    let mut path = [0u8; 40];
+    let prefix = b"/proc/self/task/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut len = prefix.len();
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut t = tid;
+    loop {
+        digits[n] = b'0' + (t % 10) as u8;
+        n += 1;
+        t /= 10;
+        if t == 0 {
+            break;
+        }
+    }
+    for &d in digits[..n].iter().rev() {
+        path[len] = d;
+        len += 1;
+    }
+    let suffix = b"/stat\0";
+    path[len..len + suffix.len()].copy_from_slice(suffix);
+    let mut buf = [0u8; 1024];
+    let Ok(n) = read_file(path.as_ptr().cast(), &mut buf) else {
+        return false;
+    };
+    stat_flags(&buf[..n]).is_some_and(|f| f & PF_IO_WORKER != 0)
+}
+
+/// The `flags` field of a `/proc/<pid>/stat` line (after the parenthesised name, which
+/// may hold spaces and parentheses: `state ppid pgrp session tty_nr tpgid flags`).
+fn stat_flags(line: &[u8]) -> Option<u32> {
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let mut fields = line[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
+    parse_decimal(fields.nth(6)?)
+}
+
 /// Parses a non-empty string of decimal digits; `None` for `.` and `..` and overflow.
 fn parse_decimal(s: &[u8]) -> Option<u32> {
     if s.is_empty() {
@@ -196,6 +244,15 @@ mod tests {
         assert_eq!(parse_decimal(b".."), None);
         assert_eq!(parse_decimal(b"4294967296"), None);
         assert_eq!(parse_decimal(b"123"), Some(123));
+    }
+
+    #[test]
+    fn reads_task_flags() {
+        let line = b"42 (iou-wrk-7 (x) y) S 1 42 42 0 -1 2130000 0 0";
+        assert_eq!(stat_flags(line), Some(2_130_000));
+        assert_eq!(stat_flags(b"42 (short) S 1"), None);
+        assert!(!is_io_worker(gettid()));
+        assert!(!is_io_worker(u32::MAX));
     }
 
     #[test]

@@ -249,6 +249,36 @@ fn a_value_in_the_upper_half_of_another_threads_ymm_register_is_reported() {
     assert!(reported, "the saved vector state is not reported as a root");
 }
 
+#[test]
+fn an_io_uring_kernel_thread_is_not_waited_for() {
+    let _serial = serial();
+    // io_uring_params: 10 words, then the two 40-byte ring offset blocks.
+    let mut params = [0u32; 30];
+    params[2] = 2; // flags = IORING_SETUP_SQPOLL: starts an `iou-sqp-*` thread now
+    params[4] = 60_000; // sq_thread_idle, ms
+    // SAFETY: `params` is a writable io_uring_params (120 bytes) for the call.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        eprintln!(
+            "io_uring with SQPOLL unavailable (errno {}): nothing to test",
+            raw::errno()
+        );
+        return;
+    }
+    let mut dents = vec![0u8; 16 * 1024];
+    let mut workers = 0;
+    raw::for_each_task(&mut dents, |t| workers += usize::from(raw::is_io_worker(t))).unwrap();
+    let mut roots = Roots::new();
+    roots.set_timeout(core::time::Duration::from_secs(1));
+    roots.prepare(&[]).unwrap();
+    let stopped = roots.stop_threads(&[]);
+    roots.resume_threads();
+    // SAFETY: closes the ring this test opened.
+    unsafe { libc::close(fd as i32) };
+    assert!(workers >= 1, "no io_uring thread found among the tasks");
+    stopped.unwrap();
+}
+
 thread_local! {
     static TLS_WORD: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }

@@ -255,6 +255,10 @@ impl Stopper {
                 if tid == me || full || known || exempt.contains(&tid) {
                     return;
                 }
+                // io_uring's kernel threads never answer (nor run user code).
+                if raw::is_io_worker(tid) {
+                    return;
+                }
                 let Some(slot) = table.get(*used) else {
                     full = true;
                     return;

@@ -34,6 +34,15 @@
 //! saying so. The collector starts with the first [`run`](crate::run) (objects made
 //! before then are collected from the first cycle on).
 //!
+//! # Limits
+//!
+//! A `Gc` kept only in memory the collector does not scan is freed while still in use:
+//! the dynamic TLS of `dlopen`ed modules (a `thread_local!` of a Rust `cdylib` loaded at
+//! run time), memory from another allocator (a C library's `malloc`), or a field
+//! wrapped in [`Untraced`]. The collector stops every thread with `SIGPWR` (io_uring's
+//! kernel threads excepted): a plain thread blocked in `epoll_wait`, `poll`, `select`
+//! or another call the kernel never restarts gets `EINTR` and must retry.
+//!
 //! # How the host works (gort-gc's `Host` on gort-sched)
 //!
 //! 1. Stop: gather what allocates first (the thread handshake's buffers, the data
