@@ -133,10 +133,61 @@ impl MPreempt {
             return None;
         }
         let u = self.uctx.load(Ordering::Acquire);
-        Some((
-            self.sp.load(Ordering::Acquire),
-            (u, u + core::mem::size_of::<libc::ucontext_t>()),
-        ))
+        let (mut lo, mut hi) = (u, u + core::mem::size_of::<libc::ucontext_t>());
+        // The vector registers beyond xmm0-15's low halves (ymm/zmm upper halves,
+        // zmm16-31, which glibc's memmove uses) live in the frame's XSAVE area, which the
+        // kernel puts above the ucontext in the same signal frame: report the hull.
+        // SAFETY: `u` is the `ucontext_t` of the handler that is waiting on this M (state
+        // is not RUNNING), so the frame is live and not written until it returns.
+        let fp = unsafe { (*(u as *const libc::ucontext_t)).uc_mcontext.fpregs } as usize;
+        if fp != 0 && fp.abs_diff(u) < MAX_XSTATE {
+            // SAFETY: `fp` is that frame's non-null `fpregs`.
+            let len = unsafe { fp_state_len(fp as *const u8) };
+            lo = lo.min(fp);
+            hi = hi.max(fp + len);
+        }
+        Some((self.sp.load(Ordering::Acquire), (lo, hi)))
+    }
+}
+
+/// `FP_XSTATE_MAGIC1`: marks an `XSAVE` area in a signal frame (`_fpx_sw_bytes.magic1`).
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+/// `FP_XSTATE_MAGIC2`: the word the kernel writes right after the `XSAVE` area.
+const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+/// The legacy `FXSAVE` area: x87, mxcsr, xmm0-15.
+const FXSAVE_BYTES: usize = 512;
+/// Offset of `_fpx_sw_bytes` in that area.
+const SW_BYTES: usize = 464;
+/// Largest `XSAVE` area believed (AMX tiles make it about 11 KiB today).
+const MAX_XSTATE: usize = 64 * 1024;
+
+/// Bytes of the saved FPU state at `fp` in a signal frame: `_fpx_sw_bytes.xstate_size`
+/// when the kernel marked the area with both magic words, else the `FXSAVE` area. (gort-gc's
+/// thread handshake reads its own frames the same way; the two crates never depend on
+/// each other.)
+///
+/// # Safety
+///
+/// `fp` is the non-null `fpregs` of the `ucontext` of a signal being handled.
+unsafe fn fp_state_len(fp: *const u8) -> usize {
+    // SAFETY: the frame holds at least the FXSAVE area at `fp` (the caller's contract);
+    // `_fpx_sw_bytes` lies inside it, 4-byte aligned (the area is 64-byte aligned).
+    let (magic1, size) = unsafe {
+        (
+            fp.add(SW_BYTES).cast::<u32>().read(),
+            fp.add(SW_BYTES + 16).cast::<u32>().read() as usize,
+        )
+    };
+    if magic1 != FP_XSTATE_MAGIC1 || !(FXSAVE_BYTES..=MAX_XSTATE).contains(&size) {
+        return FXSAVE_BYTES;
+    }
+    // SAFETY: with magic1 set the kernel wrote `size` bytes followed by MAGIC2, inside the
+    // frame.
+    let magic2 = unsafe { fp.add(size).cast::<u32>().read_unaligned() };
+    if magic2 == FP_XSTATE_MAGIC2 {
+        size
+    } else {
+        FXSAVE_BYTES
     }
 }
 
