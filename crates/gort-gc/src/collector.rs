@@ -576,14 +576,36 @@ impl Collector {
             let mut queue = RawVec::new();
             {
                 let mut t = Tracer::new(heap, &mut local, None, 0);
+                // Borrows through a dead handle: an object one of whose owned buffers
+                // the mark from the roots reached is still borrowed (`g.v.as_slice()`
+                // in use after `g`'s last use); it is kept like a reachable one, with
+                // what it reaches. Probe all first (probing marks nothing), then mark.
+                let mut kept = RawVec::new();
+                for &base in found.as_slice() {
+                    if t.probe_owned(base) {
+                        kept.push(base);
+                    }
+                }
+                for &base in kept.as_slice() {
+                    t.mark_gc(base);
+                }
+                t.drain();
+                // What the kept objects reach is live too: only the unmarked rest are
+                // candidates.
+                let mut cands = RawVec::new();
+                for &base in found.as_slice() {
+                    if !is_marked(heap, base) {
+                        cands.push(base);
+                    }
+                }
                 // Go's ordering rule: mark what each reaches, not the object itself; an
                 // object reached from another one waits for a later cycle.
-                for &base in found.as_slice() {
+                for &base in cands.as_slice() {
                     t.trace_children(base);
                 }
                 t.drain();
                 let mut forced = RawVec::new();
-                for &base in found.as_slice() {
+                for &base in cands.as_slice() {
                     // SAFETY: found objects are published Gc objects.
                     let h = unsafe { header(base) };
                     if !is_marked(heap, base) {

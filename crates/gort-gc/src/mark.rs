@@ -99,6 +99,11 @@ pub struct Tracer<'a> {
     pub(crate) stats: MarkStats,
     /// A base address this mark must not mark (checkmark's test hook; 0 = none).
     hidden: usize,
+    /// True while [`Tracer::probe_owned`] runs: nothing is marked, and
+    /// [`Tracer::owned`] checks whether the mark reached the buffer. Worker-local.
+    probe: bool,
+    /// Set by [`Tracer::owned`] during a probe when the buffer was marked. Worker-local.
+    hit: bool,
 }
 
 impl<'a> Tracer<'a> {
@@ -115,7 +120,68 @@ impl<'a> Tracer<'a> {
             queue,
             stats: MarkStats::default(),
             hidden,
+            probe: false,
+            hit: false,
         }
+    }
+
+    /// Reports a manual allocation that the value being traced owns (frees in its
+    /// `Drop`): a `Vec`'s, `String`'s or `Box`'s buffer, a collection's node (any
+    /// address inside it will do). Trace impls of owning containers must call it, and
+    /// descend into their elements while [`Tracer::reports_owned`] is true even when
+    /// the elements hold no `Gc`: an object awaiting `Drop` whose owned buffer the mark
+    /// reached (a borrow taken through a `Gc` that is itself dead, still in use on a
+    /// stack) is kept for this cycle instead of being dropped under the borrow. In
+    /// ordinary marking this does nothing.
+    #[inline]
+    pub fn owned(&mut self, ptr: *const u8) {
+        if self.probe {
+            self.owned_slow(ptr as usize);
+        }
+    }
+
+    /// True while the tracer asks for owned buffers ([`Tracer::owned`]): a container
+    /// whose elements are `NO_TRACE` but have drop glue must then visit them too.
+    #[inline]
+    pub fn reports_owned(&self) -> bool {
+        self.probe
+    }
+
+    #[cold]
+    fn owned_slow(&mut self, addr: usize) {
+        if self.hit || addr < 4096 {
+            return;
+        }
+        if let Some(o) = self.alloc.find_object(gort_heap::Address::new(addr)) {
+            let base = o.base.as_usize();
+            if self
+                .alloc
+                .span_ref_of(o.base)
+                .and_then(|s| s.index_of(base).map(|i| s.is_marked(i)))
+                .unwrap_or(false)
+            {
+                self.hit = true;
+            }
+        }
+    }
+
+    /// True when the collected object at `base` (unmarked, awaiting `Drop`, not
+    /// dropped) owns a manual allocation the mark already reached: its value is still
+    /// borrowed from a live place. Marks nothing.
+    pub(crate) fn probe_owned(&mut self, base: usize) -> bool {
+        // SAFETY: the caller passes a published Gc object.
+        let h = unsafe { header(base) }.load(Ordering::Acquire);
+        if h & DROPPED != 0 {
+            return false;
+        }
+        // SAFETY: as above.
+        let vt = unsafe { vtable(h) };
+        self.probe = true;
+        self.hit = false;
+        // SAFETY: not dropped, so its value is initialised; the world is stopped.
+        unsafe { (vt.trace)(base + vt.value_offset, self) };
+        self.probe = false;
+        self.hit
     }
 
     /// Marks the collected object at `base` (a `Gc`'s object): precise.
@@ -142,7 +208,7 @@ impl<'a> Tracer<'a> {
 
     #[inline]
     fn mark_word(&mut self, addr: usize) {
-        if self.hidden != 0 && self.is_hidden(addr) {
+        if self.probe || (self.hidden != 0 && self.is_hidden(addr)) {
             return;
         }
         let Some(m) = self.alloc.mark_containing(addr) else {
@@ -190,6 +256,9 @@ impl<'a> Tracer<'a> {
 
     /// Scans the aligned words of `[start, end)`.
     pub(crate) fn scan_range(&mut self, start: usize, end: usize) {
+        if self.probe {
+            return;
+        }
         let mut a = (start + 7) & !7;
         self.stats.scanned_bytes += end.saturating_sub(a) as u64;
         while a + 8 <= end {

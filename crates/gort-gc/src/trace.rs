@@ -19,6 +19,19 @@ use crate::mark::Tracer;
 /// assume the value is in a consistent state beyond what its own fields guarantee (a
 /// `RefCell` may be mutably borrowed by a stopped thread). `NO_TRACE = true` promises
 /// the type holds no `Gc` at all (it then allocates in a noscan span).
+///
+/// # Owned buffers
+///
+/// A type that owns manual allocations (frees them in its `Drop`: a buffer, a boxed
+/// value, collection nodes) must also report them with [`Tracer::owned`], and while
+/// [`Tracer::reports_owned`] is true descend into its fields and elements that own
+/// allocations even when they are `NO_TRACE` (elements without drop glue own nothing
+/// and may be skipped). The collector uses this before running `Drop`: an unreachable
+/// object whose owned buffer is still reached (a borrow `g.v.as_slice()` taken through
+/// a `Gc` that is itself dead, still in use) is kept for this cycle. The std impls here
+/// and `#[derive(Trace)]` (which traces every field) follow the rule; a custom impl that
+/// skips it loses that protection (see docs/design/gort-gc.md, "Borrows through a dead
+/// handle").
 pub unsafe trait Trace {
     /// True when the type can never hold a `Gc` (its objects are not scanned).
     const NO_TRACE: bool = false;
@@ -56,12 +69,10 @@ no_trace!(
     isize,
     f32,
     f64,
-    String,
     &'static str,
     core::time::Duration,
     std::time::Instant,
     std::time::SystemTime,
-    std::path::PathBuf,
     core::sync::atomic::AtomicBool, // tidy: allow(std-sync) (a Trace impl for the std type)
     core::sync::atomic::AtomicUsize, // tidy: allow(std-sync) (a Trace impl for the std type)
     core::sync::atomic::AtomicU64,  // tidy: allow(std-sync) (a Trace impl for the std type)
@@ -69,12 +80,45 @@ no_trace!(
     core::sync::atomic::AtomicU32,  // tidy: allow(std-sync) (a Trace impl for the std type)
 );
 
-// SAFETY: traces the boxed value.
+/// True when a container must visit its `T` elements: they may hold a `Gc`, or the
+/// tracer asks for owned buffers and they may own some (they have drop glue).
+#[inline]
+fn visit<T: Trace>(t: &Tracer<'_>) -> bool {
+    !T::NO_TRACE || (core::mem::needs_drop::<T>() && t.reports_owned())
+}
+
+// SAFETY: owns no Gc; reports its buffer.
+unsafe impl Trace for String {
+    const NO_TRACE: bool = true;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if self.capacity() != 0 {
+            t.owned(self.as_ptr());
+        }
+    }
+}
+
+// SAFETY: owns no Gc; reports its buffer.
+unsafe impl Trace for std::path::PathBuf {
+    const NO_TRACE: bool = true;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        let b = self.as_os_str().as_encoded_bytes();
+        if !b.is_empty() {
+            t.owned(b.as_ptr());
+        }
+    }
+}
+
+// SAFETY: traces the boxed value; reports the box.
 unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
     const NO_TRACE: bool = T::NO_TRACE;
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
-        if !T::NO_TRACE {
+        if core::mem::size_of_val::<T>(self) != 0 {
+            t.owned((&raw const **self).cast::<u8>());
+        }
+        if !T::NO_TRACE || t.reports_owned() {
             (**self).trace(t);
         }
     }
@@ -84,7 +128,7 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
 unsafe impl<T: Trace> Trace for [T] {
     const NO_TRACE: bool = T::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
-        if !T::NO_TRACE {
+        if visit::<T>(t) {
             for x in self {
                 x.trace(t);
             }
@@ -100,25 +144,30 @@ unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     }
 }
 
-// SAFETY: traces every element.
+// SAFETY: traces every element; reports the buffer.
 unsafe impl<T: Trace> Trace for Vec<T> {
     const NO_TRACE: bool = T::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
+        if self.capacity() != 0 && core::mem::size_of::<T>() != 0 {
+            t.owned(self.as_ptr().cast::<u8>());
+        }
         self.as_slice().trace(t);
     }
 }
 
 macro_rules! trace_iter {
     ($($name:ident < $($p:ident),* > => |$s:ident| $iter:expr, [$($bound:tt)*];)*) => {$(
-        // SAFETY: traces every element.
+        // SAFETY: traces every element; reports each element's place (inside the
+        // container's buffer or nodes).
         unsafe impl<$($p: Trace),* $($bound)*> Trace for $name<$($p),*> {
             const NO_TRACE: bool = $($p::NO_TRACE)&&*;
             fn trace(&self, t: &mut Tracer<'_>) {
-                if Self::NO_TRACE {
+                if Self::NO_TRACE && !t.reports_owned() {
                     return;
                 }
                 let $s = self;
                 for x in $iter {
+                    owned_place(x, t);
                     x.trace(t);
                 }
             }
@@ -137,13 +186,23 @@ trace_iter! {
 unsafe impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
     const NO_TRACE: bool = K::NO_TRACE && V::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
-        if Self::NO_TRACE {
+        if Self::NO_TRACE && !t.reports_owned() {
             return;
         }
         for (k, v) in self {
+            owned_place(k, t);
+            owned_place(v, t);
             k.trace(t);
             v.trace(t);
         }
+    }
+}
+
+/// Reports the place of a container's element (inside its buffer or node).
+#[inline]
+fn owned_place<T>(x: &T, t: &mut Tracer<'_>) {
+    if core::mem::size_of::<T>() != 0 {
+        t.owned(core::ptr::from_ref(x).cast::<u8>());
     }
 }
 
@@ -151,11 +210,13 @@ unsafe impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
 unsafe impl<K: Trace, V: Trace, S: Trace> Trace for HashMap<K, V, S> {
     const NO_TRACE: bool = K::NO_TRACE && V::NO_TRACE && S::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
-        if Self::NO_TRACE {
+        if Self::NO_TRACE && !t.reports_owned() {
             return;
         }
         self.hasher().trace(t);
         for (k, v) in self {
+            owned_place(k, t);
+            owned_place(v, t);
             k.trace(t);
             v.trace(t);
         }
@@ -166,11 +227,12 @@ unsafe impl<K: Trace, V: Trace, S: Trace> Trace for HashMap<K, V, S> {
 unsafe impl<T: Trace, S: Trace> Trace for HashSet<T, S> {
     const NO_TRACE: bool = T::NO_TRACE && S::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
-        if Self::NO_TRACE {
+        if Self::NO_TRACE && !t.reports_owned() {
             return;
         }
         self.hasher().trace(t);
         for x in self {
+            owned_place(x, t);
             x.trace(t);
         }
     }
@@ -221,7 +283,7 @@ unsafe impl<T: Trace + Copy> Trace for Cell<T> {
 unsafe impl<T: Trace> Trace for RefCell<T> {
     const NO_TRACE: bool = T::NO_TRACE;
     fn trace(&self, t: &mut Tracer<'_>) {
-        if T::NO_TRACE {
+        if !visit::<T>(t) {
             return;
         }
         // SAFETY: the world is stopped, so no borrow can start or end while we read;
