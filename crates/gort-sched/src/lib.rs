@@ -99,11 +99,11 @@ pub use config::{Config, DEFAULT_STACK_SIZE, MAX_PROCS, parse_maxprocs};
 pub use error::Error;
 pub use gls::GoroutineLocal;
 pub use park::WaitReason;
+pub use preempt::{async_preemptions, set_async_preempt_veto};
 pub use proc::{
     goid, gomaxprocs, lock_os_thread, num_goroutine, on_goroutine, schedtrace_line, set_maxprocs,
     spawn, spawn_with, unlock_os_thread, yield_now,
 };
-pub use preempt::{async_preemptions, set_async_preempt_veto};
 pub use sched::run_with;
 pub use stw::{GInfo, GoroutineStatus, WorldStopped, for_each_p, stop_the_world};
 pub use syscall::syscall;

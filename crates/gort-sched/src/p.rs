@@ -115,15 +115,24 @@ pub(crate) struct P {
     pub(crate) preempt: AtomicU32,
     /// Id of the goroutine running on this P, or 0 (for dumps and the dashboard).
     /// Atomic; written only by the owning M (`execute`), read anywhere `Relaxed`.
-    #[cfg_attr(loom, allow(dead_code, reason = "read only by debug/, not built under loom"))]
+    #[cfg_attr(
+        loom,
+        allow(dead_code, reason = "read only by debug/, not built under loom")
+    )]
     pub(crate) cur_goid: AtomicU64,
     /// Successful steals by this P (for the dashboard). Atomic; written only by the
     /// owning M.
-    #[cfg_attr(loom, allow(dead_code, reason = "read only by debug/, not built under loom"))]
+    #[cfg_attr(
+        loom,
+        allow(dead_code, reason = "read only by debug/, not built under loom")
+    )]
     pub(crate) steals: AtomicU64,
     /// Times this P was handed off by an M about to block (`handoffp`, for the
     /// dashboard). Atomic; written by the party handing it off.
-    #[cfg_attr(loom, allow(dead_code, reason = "read only by debug/, not built under loom"))]
+    #[cfg_attr(
+        loom,
+        allow(dead_code, reason = "read only by debug/, not built under loom")
+    )]
     pub(crate) handoffs: AtomicU64,
     /// This P's execution-trace writer. Owned by the owning M (like `gfree`); flushed
     /// when the P is dropped.

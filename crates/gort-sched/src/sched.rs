@@ -1297,7 +1297,8 @@ fn steal_work(m: &M, p: &P) -> Option<*mut G> {
             if let Some(g) = unsafe { p.runq.steal_from(&victim.runq, last, true) } {
                 crate::trace::on_p(p, |w| w.proc_steal(victim.id, p.runq.len() + 1));
                 #[cfg(not(loom))]
-                p.steals.store(p.steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                p.steals
+                    .store(p.steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 return Some(g);
             }
         }

@@ -113,7 +113,6 @@ impl<T: ?Sized + core::fmt::Debug> core::fmt::Debug for RuntimeMutexGuard<'_, T>
 
 impl<'a, T: ?Sized> RuntimeMutexGuard<'a, T> {
     fn wrap(inner: std::sync::MutexGuard<'a, T>) -> Self {
-
         RuntimeMutexGuard {
             inner: ManuallyDrop::new(inner),
         }
