@@ -2,11 +2,10 @@
 //! handshake, root ranges, mark workers, parking. See `gc/mod.rs` for the overview.
 
 use core::cell::RefCell;
-use std::sync::Mutex; // tidy: allow(std-sync) the collector's own state, never taken by a stopped thread
+use std::sync::{Condvar, Mutex}; // tidy: allow(std-sync) the collector's own state and waiters, never taken by a stopped thread
 
 use gort_gc::roots::Roots;
 use gort_gc::{Event, Host, RootKind};
-use gort_sched::gosync::{Cond, Mutex as GoMutex};
 
 use super::workers::Pool;
 
@@ -19,19 +18,24 @@ std::thread_local! {
     static WORLD: RefCell<Option<gort_sched::WorldStopped>> = const { RefCell::new(None) };
 }
 
-/// One [`Event`]'s waiters: a goroutine-aware mutex and condition variable (a goroutine
-/// parks and releases its P; a plain thread sleeps).
+/// One [`Event`]'s waiters: a std mutex and condition variable, waited on inside
+/// `gort_sched::syscall` so a goroutine's P is released (and can be stopped) while it
+/// waits. Not gort-sched's parking `Mutex`/`Cond`: the collector's threads (background
+/// sweeper, forced GC, mark workers) are plain threads, which the deadlock check does not
+/// count as wakers, so a goroutine parked on them looked like "all goroutines are asleep";
+/// a goroutine inside `syscall` counts as running, as in Go. Both sides count the lock as
+/// a runtime lock, so no goroutine is stopped in place while holding it.
 #[derive(Debug)]
 struct Waiters {
-    lock: GoMutex<()>,
-    cond: Cond,
+    lock: Mutex<()>,
+    cond: Condvar,
 }
 
 impl Waiters {
     fn new() -> Waiters {
         Waiters {
-            lock: GoMutex::new(()),
-            cond: Cond::new(),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
         }
     }
 }
@@ -173,15 +177,25 @@ unsafe impl Host for SchedHost {
 
     fn block_until(&self, event: Event, ready: &dyn Fn() -> bool) {
         let w = self.waiters(event);
-        let guard = w.lock.lock();
-        drop(w.cond.wait_while(guard, |_| !ready()));
+        gort_sched::syscall(|| {
+            gort_heap::runtime_lock::enter();
+            let guard = w.lock.lock().unwrap_or_else(|e| e.into_inner());
+            drop(
+                w.cond
+                    .wait_while(guard, |_| !ready())
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            gort_heap::runtime_lock::exit();
+        });
     }
 
     fn wake_all(&self, event: Event) {
         let w = self.waiters(event);
-        let guard = w.lock.lock();
-        w.cond.broadcast();
+        gort_heap::runtime_lock::enter();
+        let guard = w.lock.lock().unwrap_or_else(|e| e.into_inner());
+        w.cond.notify_all();
         drop(guard);
+        gort_heap::runtime_lock::exit();
     }
 
     fn out_of_memory(&self, bytes: usize) -> ! {
