@@ -39,6 +39,84 @@
 //! });
 //! ```
 
+/// `Read` and `Write` for a stream socket `$t` and for `&$t`: each operation runs on the
+/// netpoller (`PollFd::io`) under the direction's deadline; `flush` has nothing to do.
+/// `$t` has the fields `pfd: PollFd`, `inner` (a std stream implementing `Read` and
+/// `Write` for `&inner`) and `dl: Deadlines`.
+macro_rules! stream_io {
+    ($t:ty) => {
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.pfd.io(
+                    gort_sched::netpoll::Mode::Read,
+                    self.dl.read.op_deadline(),
+                    || std::io::Read::read(&mut &self.inner, buf),
+                )
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.pfd.io(
+                    gort_sched::netpoll::Mode::Read,
+                    self.dl.read.op_deadline(),
+                    || std::io::Read::read_vectored(&mut &self.inner, bufs),
+                )
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.pfd.io(
+                    gort_sched::netpoll::Mode::Write,
+                    self.dl.write.op_deadline(),
+                    || std::io::Write::write(&mut &self.inner, buf),
+                )
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.pfd.io(
+                    gort_sched::netpoll::Mode::Write,
+                    self.dl.write.op_deadline(),
+                    || std::io::Write::write_vectored(&mut &self.inner, bufs),
+                )
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod deadline;
 mod resolve;
 mod tcp;
