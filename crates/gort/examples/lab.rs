@@ -46,14 +46,6 @@ enum Command {
     Gc,
 }
 
-fn flag(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
 /// About `ms` milliseconds of arithmetic with preemption points.
 fn burn(ms: u64) -> u64 {
     let end = Instant::now() + Duration::from_millis(ms);
@@ -134,24 +126,33 @@ fn run(cmd: Command) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "-addr" | "-exit-after" if i + 1 < args.len() => i += 2,
-            other => {
-                eprintln!(
-                    "lab: unexpected argument {other:?}; accepted: -addr IP:PORT, -exit-after SECONDS"
-                );
-                std::process::exit(2);
+    let usage = |what: String| -> ! {
+        eprintln!("lab: {what}; accepted: -addr IP:PORT, -exit-after SECONDS");
+        std::process::exit(2)
+    };
+    let (mut addr, mut exit_after): (Option<SocketAddr>, Option<u64>) = (None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next();
+        match (arg.as_str(), value) {
+            ("-addr", Some(v)) => {
+                addr = Some(v.parse().unwrap_or_else(|_| {
+                    usage(format!(
+                        "-addr {v:?} is not an address (e.g. 127.0.0.1:6060)"
+                    ))
+                }));
             }
+            ("-exit-after", Some(v)) => {
+                exit_after = Some(v.parse().unwrap_or_else(|_| {
+                    usage(format!("-exit-after {v:?} is not a number of seconds"))
+                }));
+            }
+            (flag @ ("-addr" | "-exit-after"), None) => usage(format!("{flag} needs a value")),
+            (other, _) => usage(format!("unexpected argument {other:?}")),
         }
     }
-    let addr: SocketAddr = match flag("-addr") {
-        Some(a) => a.parse().unwrap_or_else(|_| {
-            eprintln!("lab: -addr {a:?} is not an address; it takes IP:PORT, e.g. 127.0.0.1:6060");
-            std::process::exit(2)
-        }),
+    let addr: SocketAddr = match addr {
+        Some(a) => a,
         None => match gort::dashboard::addr_from_env() {
             Ok(Some(a)) => a,
             Ok(None) => "127.0.0.1:6060".parse().unwrap(),
@@ -161,12 +162,6 @@ fn main() {
             }
         },
     };
-    let exit_after = flag("-exit-after").map(|s| {
-        s.parse::<u64>().unwrap_or_else(|_| {
-            eprintln!("lab: -exit-after {s:?} is not a number of seconds (e.g. -exit-after 30)");
-            std::process::exit(2)
-        })
-    });
     gort::run(move || {
         let commands = Chan::<Command>::new(64);
         let tx = commands.clone();
